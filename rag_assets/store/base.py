@@ -1,0 +1,218 @@
+"""The vector-store contract shared by every engine: errors, `Hit`, filters, the Protocol."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol, Sequence, Union, runtime_checkable
+
+import numpy as np
+
+
+class StoreError(RuntimeError):
+    """Base class for every vector-store failure."""
+
+
+class StoreBusyError(StoreError):
+    """The embedded store folder is locked by another process."""
+
+
+class CollectionNotFoundError(StoreError):
+    """The collection (or alias) does not exist."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str  # canonical UUID string
+    score: float  # higher = better, whatever the distance
+    payload: dict
+
+
+# Fields the chunk payloads are filtered on; every collection gets a keyword index for each.
+PAYLOAD_INDEXES: dict[str, str] = {
+    "source": "keyword",
+    "path": "keyword",
+    "language": "keyword",
+    "symbol": "keyword",
+    "kind": "keyword",
+}
+
+DISTANCES = ("cosine", "dot", "euclid", "manhattan")
+# Euclid/Manhattan scores are distances (lower = closer): negate them so higher is always better.
+LOWER_IS_BETTER = frozenset({"euclid", "manhattan"})
+QUANTIZATIONS = (None, "int8", "binary")
+
+FilterValue = Union[str, int, bool]
+# {field: value} -> exact match; {field: [v1, v2]} -> match any; several keys are AND-ed.
+FilterDict = dict[str, Union[FilterValue, Sequence[FilterValue]]]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One normalised filter clause; engines translate these into their own filter objects."""
+
+    key: str
+    values: tuple[FilterValue, ...]
+    any_of: bool  # True: match any of `values`; False: exact match of values[0]
+
+
+def parse_filter(filter: FilterDict | None) -> list[Condition]:
+    if not filter:
+        return []
+    out = []
+    for key, value in filter.items():
+        if isinstance(value, (str, int, bool)):
+            out.append(Condition(key, (value,), False))
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            values = tuple(value)
+            if not all(isinstance(v, (str, int, bool)) for v in values):
+                raise StoreError(f"filter {key!r}: any-of values must be str/int/bool, got {value!r}")
+            out.append(Condition(key, values, True))
+        else:
+            raise StoreError(f"filter {key!r}: expected str/int/bool or a list of them, got {value!r}")
+    return out
+
+
+def canonical_id(point_id: Any) -> str:
+    """Point ids are UUIDs; normalise any spelling to the canonical lowercase-hyphenated form."""
+    try:
+        return str(point_id if isinstance(point_id, uuid.UUID) else uuid.UUID(str(point_id)))
+    except ValueError:
+        raise StoreError(f"point id {point_id!r} is not a UUID string") from None
+
+
+def check_distance(distance: str) -> str:
+    d = distance.lower()
+    if d not in DISTANCES:
+        raise StoreError(f"unknown distance {distance!r}; expected one of {DISTANCES}")
+    return d
+
+
+def check_quantization(quantization: str | None) -> str | None:
+    if quantization not in QUANTIZATIONS:
+        raise StoreError(f"unknown quantization {quantization!r}; expected one of {QUANTIZATIONS}")
+    return quantization
+
+
+def as_matrix(vectors: Any, n: int) -> np.ndarray:
+    arr = np.ascontiguousarray(vectors, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[0] != n:
+        raise StoreError(f"vectors must have shape ({n}, dim), got {arr.shape}")
+    return arr
+
+
+def as_query_vector(vector: Any, dim: int | None = None) -> np.ndarray:
+    arr = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+    if dim is not None and arr.shape[0] != dim:
+        raise StoreError(f"query vector has dim {arr.shape[0]}, collection expects {dim}")
+    return arr
+
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+
+
+def check_name(name: str, what: str = "collection") -> str:
+    # Names become folder/file names for the Edge engine: keep them path-safe everywhere.
+    if not isinstance(name, str) or not _NAME_RE.match(name) or name.endswith((".json", ".lock", ".tmp")):
+        raise StoreError(
+            f"invalid {what} name {name!r}: use letters, digits, '_', '-', '.' (not leading), max 200 chars"
+        )
+    return name
+
+
+def busy_message(folder: str | Path) -> str:
+    return (
+        f"The vector store folder {folder} is locked by another process "
+        "(e.g. a running Dagster index run holds it open). Retry when that run finishes, "
+        "or point QDRANT_URL at a Qdrant server, which allows concurrent access."
+    )
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    engine: str  # "edge" | "local" | "server"
+
+    def ensure_collection(
+        self,
+        name: str,
+        dim: int,
+        distance: str = "cosine",
+        *,
+        hnsw_m: int = 16,
+        hnsw_ef_construct: int = 100,
+        quantization: str | None = None,
+        indexing_threshold: int | None = None,
+    ) -> bool: ...
+
+    def collection_exists(self, name: str) -> bool: ...
+
+    def upsert(
+        self,
+        name: str,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        payloads: Sequence[dict],
+        *,
+        batch_size: int = 512,
+        progress: Callable[[int], None] | None = None,
+    ) -> None: ...
+
+    def delete(self, name: str, ids: Sequence[str]) -> None: ...
+
+    def ids(self, name: str) -> set[str]: ...
+
+    def count(self, name: str, filter: FilterDict | None = None) -> int: ...
+
+    def query(
+        self,
+        name: str,
+        vector: np.ndarray,
+        k: int = 10,
+        filter: FilterDict | None = None,
+        *,
+        exact: bool = False,
+        rescore: bool = True,
+        oversampling: float | None = None,
+        hnsw_ef: int | None = None,
+    ) -> list[Hit]: ...
+
+    def scroll(
+        self, name: str, *, with_vectors: bool = False, batch: int = 1000
+    ) -> Iterator[tuple[str, dict, np.ndarray | None]]: ...
+
+    def set_alias(self, alias: str, collection: str) -> None: ...
+
+    def resolve_alias(self, alias: str) -> str | None: ...
+
+    def aliases(self) -> dict[str, str]: ...
+
+    def list_collections(self) -> dict[str, int]: ...
+
+    def set_metadata(self, name: str, meta: dict) -> None: ...
+
+    def get_metadata(self, name: str) -> dict: ...
+
+    def delete_collection(self, name: str) -> None: ...
+
+    def finalize(self, name: str) -> None: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "VectorStore": ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class StoreBase:
+    """Context-manager plumbing shared by the engines."""
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,414 @@
+"""VectorStore on Qdrant Edge: Qdrant's Rust engine in-process, one folder per shard.
+
+Edge has shards only (no collections, aliases or metadata), so this module adds them:
+
+    <root>/aliases.json               alias -> collection, replaced atomically
+    <root>/.catalog.lock              flock serialising catalog changes between processes
+    <root>/<name>/                    the Edge shard (wal/, segments/, edge_config.json)
+    <root>/<name>/rag_collection.json dim, distance, quantization, metadata; written last,
+                                      so its presence marks a fully created collection
+
+Locking: Edge takes an exclusive lock on the shard's WAL when a shard is loaded and keeps
+it until close(); a second loader (another process, or another store in this one) fails
+with WouldBlock, which we report as StoreBusyError. Shards are opened lazily, so a store
+only holds the collections it has touched.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import qdrant_edge as qe
+
+from ._files import file_lock, read_json, write_json_atomic
+from .base import (
+    LOWER_IS_BETTER,
+    PAYLOAD_INDEXES,
+    CollectionNotFoundError,
+    FilterDict,
+    Hit,
+    StoreBase,
+    StoreBusyError,
+    StoreError,
+    as_matrix,
+    as_query_vector,
+    busy_message,
+    canonical_id,
+    check_distance,
+    check_name,
+    check_quantization,
+    parse_filter,
+)
+
+CONFIG_FILE = "rag_collection.json"
+ALIASES_FILE = "aliases.json"
+CATALOG_LOCK = ".catalog.lock"
+
+_DISTANCE = {
+    "cosine": qe.Distance.Cosine,
+    "dot": qe.Distance.Dot,
+    "euclid": qe.Distance.Euclid,
+    "manhattan": qe.Distance.Manhattan,
+}
+_SCHEMA = {"keyword": qe.PayloadSchemaType.Keyword, "integer": qe.PayloadSchemaType.Integer}
+# Qdrant's default: segments below this size (KB of vectors) are searched by full scan.
+_FULL_SCAN_THRESHOLD_KB = 10_000
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    msg = str(exc)
+    return "WouldBlock" in msg or "temporarily unavailable" in msg or "already locked" in msg
+
+
+def _edge_filter(filter: FilterDict | None) -> qe.Filter | None:
+    conds = parse_filter(filter)
+    if not conds:
+        return None
+    must = [
+        qe.FieldCondition(
+            key=c.key,
+            match=qe.MatchAny(any=list(c.values)) if c.any_of else qe.MatchValue(value=c.values[0]),
+        )
+        for c in conds
+    ]
+    return qe.Filter(must=must)
+
+
+def _quantization_config(quantization: str | None):
+    if quantization == "int8":
+        return qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, quantile=0.99, always_ram=True)
+    if quantization == "binary":
+        return qe.BinaryQuantizationConfig(always_ram=True)
+    return None
+
+
+class EdgeStore(StoreBase):
+    engine = "edge"
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._shards: dict[str, qe.EdgeShard] = {}
+        self._configs: dict[str, dict] = {}  # configs of the shards we hold (metadata not used)
+        self._lock = threading.RLock()  # guards the shard cache within this process
+        self._closed = False
+
+    # ---- paths, catalog -------------------------------------------------------------
+
+    def _dir(self, name: str) -> Path:
+        return self.root / check_name(name)
+
+    def _config(self, name: str) -> dict | None:
+        """The collection's rag_collection.json, or None if it is not a (complete) collection."""
+        if name in self._configs:
+            return self._configs[name]
+        cfg = read_json(self._dir(name) / CONFIG_FILE)
+        if cfg is not None and name in self._shards:
+            # While we hold the shard no other process can delete or recreate it: cache.
+            self._configs[name] = cfg
+        return cfg
+
+    def _catalog_lock(self):
+        return file_lock(self.root / CATALOG_LOCK)
+
+    def _resolve(self, name: str) -> str:
+        """Collection name for `name`, following an alias; CollectionNotFoundError otherwise."""
+        if name in self._shards or self._config(name) is not None:
+            return name
+        target = self.aliases().get(name)
+        if target is not None and self._config(target) is not None:
+            return target
+        raise CollectionNotFoundError(f"Edge collection or alias {name!r} not found under {self.root}")
+
+    def _shard(self, name: str) -> qe.EdgeShard:
+        """The open shard for collection `name` (already resolved), loading it on first use."""
+        with self._lock:
+            if self._closed:
+                raise StoreError("the Edge store is closed")
+            shard = self._shards.get(name)
+            if shard is None:
+                shard = self._load(self._dir(name))
+                self._shards[name] = shard
+            return shard
+
+    @staticmethod
+    def _load(path: Path) -> qe.EdgeShard:
+        try:
+            return qe.EdgeShard.load(str(path))
+        except Exception as e:  # qdrant_edge raises plain Exception
+            if _is_lock_error(e):
+                raise StoreBusyError(busy_message(path)) from e
+            raise StoreError(f"cannot open Edge shard {path}: {e}") from e
+
+    def _close_shard(self, name: str) -> None:
+        with self._lock:
+            self._configs.pop(name, None)
+            shard = self._shards.pop(name, None)
+            if shard is not None:
+                shard.flush()  # cheap; spares a WAL replay on the next load
+                shard.close()
+
+    # ---- collections ----------------------------------------------------------------
+
+    def ensure_collection(
+        self,
+        name: str,
+        dim: int,
+        distance: str = "cosine",
+        *,
+        hnsw_m: int = 16,
+        hnsw_ef_construct: int = 100,
+        quantization: str | None = None,
+        indexing_threshold: int | None = None,
+    ) -> bool:
+        """Create the shard + payload indexes if missing. `indexing_threshold` (KB of vectors,
+        Qdrant's default 10 000 when None) is the segment size from which finalize() builds
+        HNSW and quantized vectors; smaller segments are brute-forced, which is fast anyway."""
+        distance = check_distance(distance)
+        quantization = check_quantization(quantization)
+        path = self._dir(name)
+        with self._lock, self._catalog_lock():
+            cfg = self._config(name)
+            if cfg is not None:
+                if cfg["dim"] != dim or cfg["distance"] != distance:
+                    raise StoreError(
+                        f"collection {name!r} exists with dim={cfg['dim']}, distance={cfg['distance']}; "
+                        f"asked for dim={dim}, distance={distance}. Use a new collection name "
+                        "(e.g. one per embedding model) or delete the old one."
+                    )
+                return False
+            if name in self.aliases():
+                raise StoreError(f"{name!r} is already an alias; pick another collection name")
+            if path.exists():
+                # Left over from a crash before the config was written: drop the partial shard.
+                self._load(path).close()  # raises StoreBusyError if someone holds it
+                shutil.rmtree(path)
+            config = qe.EdgeConfig(
+                vectors=qe.EdgeVectorParams(size=dim, distance=_DISTANCE[distance]),
+                hnsw_config=qe.HnswIndexConfig(
+                    m=hnsw_m, ef_construct=hnsw_ef_construct, full_scan_threshold=_FULL_SCAN_THRESHOLD_KB
+                ),
+                quantization_config=_quantization_config(quantization),
+                optimizers=(
+                    qe.EdgeOptimizersConfig(indexing_threshold=indexing_threshold)
+                    if indexing_threshold is not None
+                    else None
+                ),
+            )
+            try:
+                shard = qe.EdgeShard.create(str(path), config)
+            except Exception as e:
+                if _is_lock_error(e):
+                    raise StoreBusyError(busy_message(path)) from e
+                raise StoreError(f"cannot create Edge shard {path}: {e}") from e
+            for field, schema in PAYLOAD_INDEXES.items():
+                shard.update(qe.UpdateOperation.create_field_index(field, _SCHEMA[schema]))
+            shard.flush()
+            self._shards[name] = shard
+            write_json_atomic(
+                path / CONFIG_FILE,
+                {
+                    "dim": dim,
+                    "distance": distance,
+                    "quantization": quantization,
+                    "hnsw_m": hnsw_m,
+                    "hnsw_ef_construct": hnsw_ef_construct,
+                    "indexing_threshold": indexing_threshold,
+                    "created_at": time.time(),
+                    "metadata": {},
+                },
+            )
+            return True
+
+    def collection_exists(self, name: str) -> bool:
+        return self._config(name) is not None
+
+    def list_collections(self) -> dict[str, int]:
+        names = sorted(p.name for p in self.root.iterdir() if (p / CONFIG_FILE).is_file())
+        return {n: self._count_all(n) for n in names}
+
+    def _count_all(self, name: str) -> int:
+        with self._lock:
+            if name in self._shards:
+                return self._shards[name].count(qe.CountRequest(exact=True))
+            # Listing should not keep every shard locked: open, count, close again.
+            shard = self._load(self._dir(name))
+            try:
+                return shard.count(qe.CountRequest(exact=True))
+            finally:
+                shard.close()
+
+    def delete_collection(self, name: str) -> None:
+        path = self._dir(name)
+        with self._lock, self._catalog_lock():
+            if not path.exists():
+                return
+            if name in self._shards:
+                self._close_shard(name)
+            else:
+                self._load(path).close()  # never delete a shard another process has open
+            # Config first: a crash mid-rmtree then leaves a partial folder, not a broken collection.
+            (path / CONFIG_FILE).unlink(missing_ok=True)
+            aliases = self._read_aliases()
+            kept = {a: c for a, c in aliases.items() if c != name}  # Qdrant drops them too
+            if kept != aliases:
+                write_json_atomic(self.root / ALIASES_FILE, kept)
+            shutil.rmtree(path)
+
+    # ---- points ---------------------------------------------------------------------
+
+    def upsert(
+        self,
+        name: str,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        payloads: Sequence[dict],
+        *,
+        batch_size: int = 512,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        real = self._resolve(name)
+        if len(payloads) != len(ids):
+            raise StoreError(f"{len(ids)} ids but {len(payloads)} payloads")
+        vecs = as_matrix(vectors, len(ids))
+        dim = self._config(real)["dim"]
+        if len(ids) and vecs.shape[1] != dim:
+            raise StoreError(f"vectors have dim {vecs.shape[1]}, collection {real!r} expects {dim}")
+        shard = self._shard(real)
+        for start in range(0, len(ids), batch_size):
+            stop = min(start + batch_size, len(ids))
+            points = [
+                qe.Point(id=canonical_id(ids[i]), vector=vecs[i], payload=dict(payloads[i]))
+                for i in range(start, stop)
+            ]
+            shard.update(qe.UpdateOperation.upsert_points(points))
+            if progress is not None:
+                progress(stop - start)
+
+    def delete(self, name: str, ids: Sequence[str]) -> None:
+        if len(ids):
+            shard = self._shard(self._resolve(name))
+            shard.update(qe.UpdateOperation.delete_points([canonical_id(i) for i in ids]))
+
+    def ids(self, name: str) -> set[str]:
+        return {pid for pid, _, _ in self._scroll(name, with_payload=False, with_vectors=False, batch=10_000)}
+
+    def count(self, name: str, filter: FilterDict | None = None) -> int:
+        shard = self._shard(self._resolve(name))
+        return shard.count(qe.CountRequest(exact=True, filter=_edge_filter(filter)))
+
+    def query(
+        self,
+        name: str,
+        vector: np.ndarray,
+        k: int = 10,
+        filter: FilterDict | None = None,
+        *,
+        exact: bool = False,
+        rescore: bool = True,
+        oversampling: float | None = None,
+        hnsw_ef: int | None = None,
+    ) -> list[Hit]:
+        real = self._resolve(name)
+        cfg = self._config(real)
+        shard = self._shard(real)
+        if exact:
+            # Brute force over the original vectors, bypassing HNSW and any quantized copy.
+            params = qe.SearchParams(
+                exact=True,
+                quantization=qe.QuantizationSearchParams(ignore=True) if cfg["quantization"] else None,
+            )
+        elif cfg["quantization"]:
+            params = qe.SearchParams(
+                hnsw_ef=hnsw_ef,
+                quantization=qe.QuantizationSearchParams(rescore=rescore, oversampling=oversampling),
+            )
+        else:
+            params = qe.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None
+        request = qe.QueryRequest(
+            limit=k,
+            query=qe.Query.Nearest(as_query_vector(vector, cfg["dim"])),
+            filter=_edge_filter(filter),
+            with_payload=True,
+            params=params,
+        )
+        sign = -1.0 if cfg["distance"] in LOWER_IS_BETTER else 1.0
+        return [Hit(str(p.id), sign * p.score, p.payload or {}) for p in shard.query(request)]
+
+    def scroll(
+        self, name: str, *, with_vectors: bool = False, batch: int = 1000
+    ) -> Iterator[tuple[str, dict, np.ndarray | None]]:
+        return self._scroll(name, with_payload=True, with_vectors=with_vectors, batch=batch)
+
+    def _scroll(self, name: str, *, with_payload: bool, with_vectors: bool, batch: int):
+        shard = self._shard(self._resolve(name))
+        offset = None
+        while True:
+            records, offset = shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=batch, with_payload=with_payload, with_vector=with_vectors)
+            )
+            for r in records:
+                vec = np.asarray(r.vector, dtype=np.float32) if with_vectors else None
+                yield str(r.id), r.payload or {}, vec
+            if offset is None:
+                return
+
+    # ---- aliases --------------------------------------------------------------------
+
+    def _read_aliases(self) -> dict[str, str]:
+        return read_json(self.root / ALIASES_FILE, {}) or {}
+
+    def aliases(self) -> dict[str, str]:
+        return self._read_aliases()  # re-read each time: another process may have moved one
+
+    def resolve_alias(self, alias: str) -> str | None:
+        return self.aliases().get(alias)
+
+    def set_alias(self, alias: str, collection: str) -> None:
+        check_name(alias, "alias")
+        with self._catalog_lock():
+            if self._config(collection) is None:
+                raise CollectionNotFoundError(f"cannot alias {alias!r} to missing collection {collection!r}")
+            if self._config(alias) is not None:
+                raise StoreError(f"alias {alias!r} would shadow the collection of the same name")
+            aliases = self._read_aliases()
+            aliases[alias] = collection
+            write_json_atomic(self.root / ALIASES_FILE, aliases)  # one rename: atomic move
+
+    # ---- metadata -------------------------------------------------------------------
+
+    def set_metadata(self, name: str, meta: dict) -> None:
+        real = self._resolve(name)
+        self._shard(real)  # only the process holding the shard may write its metadata
+        path = self._dir(real) / CONFIG_FILE
+        with self._catalog_lock():
+            cfg = read_json(path)
+            cfg["metadata"] = {**cfg.get("metadata", {}), **meta}
+            write_json_atomic(path, cfg)
+
+    def get_metadata(self, name: str) -> dict:
+        cfg = read_json(self._dir(self._resolve(name)) / CONFIG_FILE) or {}
+        return dict(cfg.get("metadata", {}))
+
+    # ---- lifecycle ------------------------------------------------------------------
+
+    def finalize(self, name: str) -> None:
+        """Flush, then build HNSW / quantized vectors / merged segments. Blocks until done."""
+        shard = self._shard(self._resolve(name))
+        shard.flush()
+        shard.optimize()
+
+    def close(self) -> None:
+        with self._lock:
+            for name in list(self._shards):
+                self._close_shard(name)
+            self._closed = True
+
+    def __repr__(self) -> str:
+        return f"EdgeStore({str(self.root)!r})"
+

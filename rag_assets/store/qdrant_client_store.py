@@ -1,0 +1,343 @@
+"""VectorStore on qdrant-client: a Qdrant server (url) or its embedded local mode (path).
+
+Local mode keeps everything (including collection metadata and aliases) in the folder, but
+is slow (pure Python + sqlite) and always searches exactly; it ignores HNSW, quantization and
+payload-index settings. We pass them anyway, since they matter on a server, and silence only
+the warnings saying so. Its folder lock (portalocker on <path>/.lock) makes a second client,
+in any process, fail: reported as StoreBusyError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from .base import (
+    LOWER_IS_BETTER,
+    PAYLOAD_INDEXES,
+    CollectionNotFoundError,
+    FilterDict,
+    Hit,
+    StoreBase,
+    StoreBusyError,
+    StoreError,
+    as_matrix,
+    as_query_vector,
+    busy_message,
+    canonical_id,
+    check_distance,
+    check_name,
+    check_quantization,
+    parse_filter,
+)
+
+_DISTANCE = {
+    "cosine": qm.Distance.COSINE,
+    "dot": qm.Distance.DOT,
+    "euclid": qm.Distance.EUCLID,
+    "manhattan": qm.Distance.MANHATTAN,
+}
+_DISTANCE_NAME = {v: k for k, v in _DISTANCE.items()}
+_SCHEMA = {"keyword": qm.PayloadSchemaType.KEYWORD, "integer": qm.PayloadSchemaType.INTEGER}
+
+# Local-mode warnings about settings that only a server honours (see module docstring).
+_LOCAL_NOISE = (
+    "Payload indexes have no effect in the local Qdrant",
+    "Local mode performs exact",
+)
+
+
+def _client_filter(filter: FilterDict | None) -> qm.Filter | None:
+    conds = parse_filter(filter)
+    if not conds:
+        return None
+    return qm.Filter(
+        must=[
+            qm.FieldCondition(
+                key=c.key,
+                match=qm.MatchAny(any=list(c.values)) if c.any_of else qm.MatchValue(value=c.values[0]),
+            )
+            for c in conds
+        ]
+    )
+
+
+def _quantization_config(quantization: str | None):
+    if quantization == "int8":
+        return qm.ScalarQuantization(
+            scalar=qm.ScalarQuantizationConfig(type=qm.ScalarType.INT8, quantile=0.99, always_ram=True)
+        )
+    if quantization == "binary":
+        return qm.BinaryQuantization(binary=qm.BinaryQuantizationConfig(always_ram=True))
+    return None
+
+
+class QdrantClientStore(StoreBase):
+    def __init__(
+        self,
+        *,
+        path: str | Path | None = None,
+        url: str | None = None,
+        api_key: str | None = None,
+        timeout: int | None = None,
+    ):
+        if (path is None) == (url is None):
+            raise StoreError("give exactly one of path (embedded local mode) or url (server)")
+        self.path = Path(path) if path is not None else None
+        self.engine = "local" if path is not None else "server"
+        self._url = url
+        self._distances: dict[str, str] = {}  # collection/alias -> distance, for score signs
+        if path is not None:
+            self.path.mkdir(parents=True, exist_ok=True)
+            try:
+                self.client = QdrantClient(path=str(self.path))
+            except RuntimeError as e:
+                if "already accessed by another instance" in str(e):
+                    raise StoreBusyError(busy_message(self.path)) from None
+                raise
+        else:
+            self.client = QdrantClient(url=url, api_key=api_key, timeout=timeout)
+
+    # ---- helpers --------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _call(self, name: str | None = None):
+        """Map client errors to ours and hush local-mode 'setting ignored' warnings."""
+        with warnings.catch_warnings():
+            if self.engine == "local":
+                for msg in _LOCAL_NOISE:
+                    warnings.filterwarnings("ignore", message=msg)
+            try:
+                yield
+            except ValueError as e:  # local mode: "Collection x not found"
+                if "not found" in str(e):
+                    raise CollectionNotFoundError(f"collection or alias {name!r} not found") from e
+                raise
+            except UnexpectedResponse as e:  # server
+                if e.status_code == 404:
+                    raise CollectionNotFoundError(f"collection or alias {name!r} not found: {e}") from e
+                raise StoreError(f"Qdrant server error on {name!r}: {e}") from e
+            except ResponseHandlingException as e:  # server unreachable, timeout, ...
+                raise StoreError(f"cannot reach the Qdrant server ({self._url}): {e}") from e
+
+    def _real(self, name: str) -> str:
+        """Collection behind `name` (a collection or an alias)."""
+        if self.collection_exists(name):
+            return name
+        target = self.resolve_alias(name)
+        if target is None:
+            raise CollectionNotFoundError(f"collection or alias {name!r} not found")
+        return target
+
+    def _distance(self, name: str) -> str:
+        if name not in self._distances:
+            with self._call(name):
+                vectors = self.client.get_collection(self._real(name)).config.params.vectors
+            self._distances[name] = _DISTANCE_NAME[vectors.distance]
+        return self._distances[name]
+
+    # ---- collections ----------------------------------------------------------------
+
+    def ensure_collection(
+        self,
+        name: str,
+        dim: int,
+        distance: str = "cosine",
+        *,
+        hnsw_m: int = 16,
+        hnsw_ef_construct: int = 100,
+        quantization: str | None = None,
+        indexing_threshold: int | None = None,
+    ) -> bool:
+        check_name(name)
+        distance = check_distance(distance)
+        quantization = check_quantization(quantization)
+        with self._call(name):
+            if self.collection_exists(name):
+                params = self.client.get_collection(name).config.params.vectors
+                have = (params.size, _DISTANCE_NAME[params.distance])
+                if have != (dim, distance):
+                    raise StoreError(
+                        f"collection {name!r} exists with dim={have[0]}, distance={have[1]}; "
+                        f"asked for dim={dim}, distance={distance}. Use a new collection name "
+                        "(e.g. one per embedding model) or delete the old one."
+                    )
+                return False
+            if name in self.aliases():
+                raise StoreError(f"{name!r} is already an alias; pick another collection name")
+            self.client.create_collection(
+                name,
+                vectors_config=qm.VectorParams(size=dim, distance=_DISTANCE[distance]),
+                hnsw_config=qm.HnswConfigDiff(m=hnsw_m, ef_construct=hnsw_ef_construct),
+                quantization_config=_quantization_config(quantization),
+                optimizers_config=(
+                    qm.OptimizersConfigDiff(indexing_threshold=indexing_threshold)
+                    if indexing_threshold is not None
+                    else None
+                ),
+            )
+            for field, schema in PAYLOAD_INDEXES.items():
+                self.client.create_payload_index(name, field, _SCHEMA[schema], wait=True)
+        return True
+
+    def collection_exists(self, name: str) -> bool:
+        # Not client.collection_exists: local mode answers True for aliases too.
+        with self._call(name):
+            return name in {c.name for c in self.client.get_collections().collections}
+
+    def list_collections(self) -> dict[str, int]:
+        with self._call():
+            names = sorted(c.name for c in self.client.get_collections().collections)
+            return {n: self.client.count(n, exact=True).count for n in names}
+
+    def delete_collection(self, name: str) -> None:
+        with self._call(name):
+            self.client.delete_collection(name)  # also drops its aliases; no-op if missing
+        self._distances.clear()
+
+    # ---- points ---------------------------------------------------------------------
+
+    def upsert(
+        self,
+        name: str,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        payloads: Sequence[dict],
+        *,
+        batch_size: int = 512,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        if len(payloads) != len(ids):
+            raise StoreError(f"{len(ids)} ids but {len(payloads)} payloads")
+        vecs = as_matrix(vectors, len(ids))
+        for start in range(0, len(ids), batch_size):
+            stop = min(start + batch_size, len(ids))
+            batch = qm.Batch(
+                ids=[canonical_id(i) for i in ids[start:stop]],
+                vectors=vecs[start:stop].tolist(),
+                payloads=[dict(p) for p in payloads[start:stop]],
+            )
+            with self._call(name):
+                self.client.upsert(name, points=batch, wait=True)
+            if progress is not None:
+                progress(stop - start)
+
+    def delete(self, name: str, ids: Sequence[str]) -> None:
+        if len(ids):
+            with self._call(name):
+                self.client.delete(
+                    name, points_selector=qm.PointIdsList(points=[canonical_id(i) for i in ids]), wait=True
+                )
+
+    def ids(self, name: str) -> set[str]:
+        return {pid for pid, _, _ in self._scroll(name, with_payload=False, with_vectors=False, batch=10_000)}
+
+    def count(self, name: str, filter: FilterDict | None = None) -> int:
+        with self._call(name):
+            return self.client.count(name, count_filter=_client_filter(filter), exact=True).count
+
+    def query(
+        self,
+        name: str,
+        vector: np.ndarray,
+        k: int = 10,
+        filter: FilterDict | None = None,
+        *,
+        exact: bool = False,
+        rescore: bool = True,
+        oversampling: float | None = None,
+        hnsw_ef: int | None = None,
+    ) -> list[Hit]:
+        sign = -1.0 if self._distance(name) in LOWER_IS_BETTER else 1.0
+        params = qm.SearchParams(
+            exact=exact,
+            hnsw_ef=hnsw_ef,
+            # exact => original vectors only; otherwise search quantized (if any) and rescore.
+            quantization=qm.QuantizationSearchParams(ignore=exact, rescore=rescore, oversampling=oversampling),
+        )
+        with self._call(name):
+            points = self.client.query_points(
+                name,
+                query=as_query_vector(vector).tolist(),
+                limit=k,
+                query_filter=_client_filter(filter),
+                search_params=params,
+                with_payload=True,
+            ).points
+        return [Hit(canonical_id(p.id), sign * p.score, p.payload or {}) for p in points]
+
+    def scroll(
+        self, name: str, *, with_vectors: bool = False, batch: int = 1000
+    ) -> Iterator[tuple[str, dict, np.ndarray | None]]:
+        return self._scroll(name, with_payload=True, with_vectors=with_vectors, batch=batch)
+
+    def _scroll(self, name: str, *, with_payload: bool, with_vectors: bool, batch: int):
+        offset = None
+        while True:
+            with self._call(name):
+                records, offset = self.client.scroll(
+                    name, limit=batch, offset=offset, with_payload=with_payload, with_vectors=with_vectors
+                )
+            for r in records:
+                vec = np.asarray(r.vector, dtype=np.float32) if with_vectors else None
+                yield canonical_id(r.id), r.payload or {}, vec
+            if offset is None:
+                return
+
+    # ---- aliases --------------------------------------------------------------------
+
+    def aliases(self) -> dict[str, str]:
+        with self._call():
+            return {a.alias_name: a.collection_name for a in self.client.get_aliases().aliases}
+
+    def resolve_alias(self, alias: str) -> str | None:
+        return self.aliases().get(alias)
+
+    def set_alias(self, alias: str, collection: str) -> None:
+        check_name(alias, "alias")
+        if not self.collection_exists(collection):
+            raise CollectionNotFoundError(f"cannot alias {alias!r} to missing collection {collection!r}")
+        if self.collection_exists(alias):
+            raise StoreError(f"alias {alias!r} would shadow the collection of the same name")
+        ops: list = []
+        if alias in self.aliases():
+            ops.append(qm.DeleteAliasOperation(delete_alias=qm.DeleteAlias(alias_name=alias)))
+        ops.append(
+            qm.CreateAliasOperation(create_alias=qm.CreateAlias(collection_name=collection, alias_name=alias))
+        )
+        with self._call(collection):
+            # delete + create in one request: Qdrant applies the batch atomically.
+            self.client.update_collection_aliases(change_aliases_operations=ops)
+        self._distances.pop(alias, None)
+
+    # ---- metadata (native collection metadata, persisted by local mode too) --------
+
+    def set_metadata(self, name: str, meta: dict) -> None:
+        if not meta:
+            return  # an empty dict would *clear* the metadata on a server
+        with self._call(name):
+            self.client.update_collection(self._real(name), metadata=meta)  # Qdrant merges keys
+
+    def get_metadata(self, name: str) -> dict:
+        with self._call(name):
+            return dict(self.client.get_collection(self._real(name)).config.metadata or {})
+
+    # ---- lifecycle ------------------------------------------------------------------
+
+    def finalize(self, name: str) -> None:
+        """Nothing to do: local mode persists every write; a server indexes in the background."""
+        self._real(name)  # still fail loudly on a missing collection
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __repr__(self) -> str:
+        where = self.path if self.path is not None else "server"
+        return f"QdrantClientStore({self.engine}, {str(where)!r})"
