@@ -1,0 +1,1 @@
+"""rag-assets: git repositories and docs -> searchable Qdrant collections, as Dagster assets."""

@@ -1,0 +1,182 @@
+"""`rag-assets` command line (a contract: see README). Errors: one line on stderr, exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+class CliError(Exception):
+    pass
+
+
+def _ensure_dagster_home() -> Path:
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        home = str(Path(".dagster_home").resolve())
+        os.environ["DAGSTER_HOME"] = home
+    path = Path(home)
+    path.mkdir(parents=True, exist_ok=True)
+    cfg = path / "dagster.yaml"
+    if not cfg.exists():
+        cfg.write_text((Path(__file__).with_name("dagster_instance.yaml")).read_text())
+    return path
+
+
+def _store():
+    from .defs.resources import VectorStoreResource
+
+    return VectorStoreResource().open()
+
+
+# ------------------------------------------------------------------ commands
+def cmd_register(args) -> int:
+    from .registry import register_sources
+
+    _ensure_dagster_home()
+    added, known = register_sources()
+    print(f"registered {len(added)} new source partition(s): {', '.join(added) or '-'} ({len(known)} in sources file)")
+    return 0
+
+
+def cmd_index(args) -> int:
+    from .models import get_model, live_model_key
+    from .sources import get_source
+
+    source = get_source(args.source)  # validates the sources file and the name first
+    model = get_model(args.model or live_model_key())
+    if args.dry_run:
+        from .dry_run import dry_run
+
+        print(dry_run(source, model))
+        return 0
+    _ensure_dagster_home()
+    from .runner import index_source
+
+    summary = index_source(source.name, model.key, progress_bar=True)
+    print(summary)
+    return 0
+
+
+def cmd_search(args) -> int:
+    from .search import Searcher
+
+    flt = {k: v for k, v in {"language": args.language, "path": args.path, "kind": args.kind}.items() if v}
+    with _store() as store:
+        hits = Searcher(store, args.source, model=args.model).search(args.query, k=args.k, filter=flt or None)
+    if args.json:
+        print(json.dumps([h.to_dict() for h in hits], indent=1))
+        return 0
+    if not hits:
+        print("no hits")
+    for i, h in enumerate(hits, 1):
+        print(f"{i:>2}. {h.citation}  {h.symbol or '-'}  score={h.score:.3f}")
+        if not args.no_text:
+            for line in h.text.splitlines()[: args.lines]:
+                print(f"      {line}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .evaluate import evaluate, load_queries
+    from .search import Searcher
+
+    queries = load_queries(args.queries)
+    with _store() as store:
+        report = evaluate(Searcher(store, args.source, model=args.model), queries, k=args.k)
+    if args.json:
+        print(json.dumps({"overall": report["overall"], "by_kind": report["by_kind"]}, indent=1))
+        return 0
+    header = f"{'':<14}{'n':>5}{'R@1':>8}{'R@5':>8}{'R@10':>8}{'MRR@10':>8}"
+    print(header)
+    for label, m in [("overall", report["overall"]), *report["by_kind"].items()]:
+        print(f"{label:<14}{m['n']:>5}{m['recall@1']:>8.3f}{m['recall@5']:>8.3f}{m['recall@10']:>8.3f}{m['mrr@10']:>8.3f}")
+    if report["misses"]:
+        print(f"missed at 10: {', '.join(map(str, report['misses']))}")
+    return 0
+
+
+def cmd_sources(args) -> int:
+    from .status import source_status
+
+    rows = source_status(check_remote=not args.offline)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{'source':<20}{'model':<12}{'indexed':<14}{'head':<14}{'chunks':>8}{'points':>8}  state")
+    for r in rows:
+        print(f"{r['source']:<20}{r['live_model'] or '-':<12}{(r['indexed_commit'] or '-')[:12]:<14}"
+              f"{(r['head_commit'] or '-')[:12]:<14}{r['chunks'] if r['chunks'] is not None else '-':>8}"
+              f"{r['points'] if r['points'] is not None else '-':>8}  {r['state']}")
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rag-assets", description="Index git repos into Qdrant and search them.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("register", help="add a partition for every source in sources.yaml")
+    s.set_defaults(func=cmd_register)
+
+    s = sub.add_parser("index", help="index a source through the Dagster instance (shows in the UI)")
+    s.add_argument("source")
+    s.add_argument("--model", help="embedding model key (default: RAG_MODEL or minilm-l6)")
+    s.add_argument("--dry-run", action="store_true", help="count files, chunks, tokens and estimate time; embed nothing")
+    s.set_defaults(func=cmd_index)
+
+    s = sub.add_parser("search", help="search a source; prints hits with path:start-end citations")
+    s.add_argument("query")
+    s.add_argument("--source", required=True)
+    s.add_argument("--k", type=int, default=10)
+    s.add_argument("--model", help="search this model's collection instead of the live one")
+    s.add_argument("--language", help="only chunks of this language (python, markdown, ...)")
+    s.add_argument("--path", help="only chunks of this exact path")
+    s.add_argument("--kind", help="only chunks of this kind (function, method, class, module, section, text)")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--lines", type=int, default=6, help="lines of text to show per hit")
+    s.add_argument("--no-text", action="store_true")
+    s.set_defaults(func=cmd_search)
+
+    s = sub.add_parser("eval", help="recall@1/5/10 and MRR@10 against a query file")
+    s.add_argument("--source", required=True)
+    s.add_argument("--queries", required=True)
+    s.add_argument("--k", type=int, default=10)
+    s.add_argument("--model")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("sources", help="sources with their indexed commit, live model, counts and staleness")
+    s.add_argument("--offline", action="store_true", help="do not ask remotes for their head")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_sources)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    t0 = time.perf_counter()
+    try:
+        code = args.func(args)
+    except KeyboardInterrupt:
+        print("rag-assets: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # every failure: one line, no traceback (RAG_DEBUG=1 shows it)
+        if os.environ.get("RAG_DEBUG"):
+            raise
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"rag-assets {args.command}: error: {msg}", file=sys.stderr)
+        return 1 if isinstance(e, RuntimeError) else EXIT_BAD_INPUT
+    if os.environ.get("RAG_TIMING"):
+        print(f"({time.perf_counter() - t0:.2f}s)", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

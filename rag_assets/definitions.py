@@ -1,0 +1,21 @@
+"""The code location: wiring only."""
+
+from dagster import Definitions
+
+from .defs import assets, checks
+from .defs.jobs import embed_job, snapshot_job
+from .defs.resources import EmbedderResource, ParquetIOManager, RagSettings, VectorStoreResource
+
+settings = RagSettings()
+
+defs = Definitions(
+    assets=[assets.repo_snapshot, assets.chunks, assets.embeddings, assets.qdrant_collection],
+    asset_checks=[checks.chunks_are_sane, checks.points_match_chunks],
+    jobs=[snapshot_job, embed_job],
+    resources={
+        "settings": settings,
+        "parquet_io": ParquetIOManager(settings=settings),
+        "store": VectorStoreResource(),
+        "embedder": EmbedderResource(),
+    },
+)

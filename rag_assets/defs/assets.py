@@ -1,0 +1,144 @@
+"""The indexing assets: repo_snapshot -> chunks -> embeddings -> qdrant_collection.
+
+Thin wrappers: the work is in rag_assets.indexing; here we add partitions, lineage and metadata.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    DataVersion,
+    MaterializeResult,
+    MetadataValue,
+    Output,
+    asset,
+)
+
+from ..chunking import CHUNKER_VERSION
+from ..indexing import Snapshot, build_chunks, collection_name, embed_chunks, sync_collection, take_snapshot
+from ..models import MODELS, get_model, live_model_key
+from ..progress import Progress
+from ..tables import Table
+from .partitions import source_model_partitions, source_partitions
+from .resources import EmbedderResource, RagSettings, VectorStoreResource
+
+STORE_POOL = "qdrant_store"  # dagster.yaml limits every pool to 1: one writer to the embedded store
+
+
+def _preview(df: pd.DataFrame, cols: list[str], n: int = 8) -> MetadataValue:
+    rows = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    rows += ["| " + " | ".join(str(v).replace("|", "\\|") for v in r) + " |" for r in df[cols].head(n).itertuples(index=False)]
+    return MetadataValue.md("\n".join(rows) if len(df) else "_empty_")
+
+
+@asset(
+    partitions_def=source_partitions, io_manager_key="parquet_io", group_name="index", kinds={"git"},
+    code_version="1",
+)
+def repo_snapshot(context: AssetExecutionContext, settings: RagSettings) -> Output[Table]:
+    """A bare mirror of the source's branch, fetched; the table lists every tracked file and why any is skipped."""
+    source = settings.source(context.partition_key)
+    t0 = time.perf_counter()
+    snap = take_snapshot(source, settings.mirrors)
+    files = snap.files
+    kept = files[files["skip"].isna()]
+    skipped = files["skip"].value_counts().to_dict()
+    context.log.info(f"{source.name}: {snap.commit[:12]}, {len(kept)} files to index, skipped {skipped}")
+    return Output(
+        Table(files, {"commit": snap.commit, "mirror": str(snap.mirror), "source": source.name}),
+        data_version=DataVersion(snap.commit),
+        metadata={
+            "commit": snap.commit, "url": source.url, "branch": source.branch,
+            "files": len(kept), "bytes": int(kept["size"].sum()), "files_tracked": len(files),
+            **{f"skipped_{k}": int(v) for k, v in skipped.items()},
+            "seconds": round(time.perf_counter() - t0, 2),
+        },
+    )
+
+
+@asset(
+    partitions_def=source_partitions, io_manager_key="parquet_io", group_name="index", kinds={"python"},
+    code_version=CHUNKER_VERSION,
+)
+def chunks(context: AssetExecutionContext, settings: RagSettings, repo_snapshot: Table) -> Table:
+    """Code-aware chunks (AST for Python, headings for Markdown/RST, line windows otherwise), token-counted."""
+    source = settings.source(context.partition_key)
+    snap = Snapshot(repo_snapshot.meta["commit"], Path(repo_snapshot.meta["mirror"]), repo_snapshot.df)
+    previous = settings.previous("chunks", context.partition_key)
+    n_files = int(snap.files["skip"].isna().sum())
+    progress = Progress("chunking files", n_files, context.log)
+    t0 = time.perf_counter()
+    df, stats, meta = build_chunks(source, snap, previous, settings.max_tokens, progress)
+    secs = time.perf_counter() - t0
+    for err in stats.errors:
+        context.log.warning(err)
+    context.add_output_metadata({
+        "commit": snap.commit, "chunks": len(df), "tokens": int(df["n_tokens"].sum()),
+        "max_tokens": settings.max_tokens, "files_indexed": stats.files_indexed,
+        "files_rechunked": stats.files_rechunked, "files_reused": stats.files_reused,
+        **{f"skipped_{k}": v for k, v in sorted(stats.skipped.items())},
+        "errors": MetadataValue.md("\n".join(f"- {e}" for e in stats.errors) or "none"),
+        "by_language": MetadataValue.json(df["language"].value_counts().to_dict()),
+        "seconds": round(secs, 2),
+        "preview": _preview(df, ["path", "start_line", "end_line", "kind", "symbol", "n_tokens"]),
+    })
+    return Table(df, meta)
+
+
+@asset(
+    partitions_def=source_model_partitions, io_manager_key="parquet_io", group_name="index",
+    kinds={"pytorch"}, code_version="|".join(f"{k}={m.version}" for k, m in MODELS.items()),
+)
+def embeddings(context: AssetExecutionContext, chunks: Table, embedder: EmbedderResource, settings: RagSettings) -> Table:
+    """One float32 vector per chunk; only chunks whose content is new are encoded."""
+    keys = context.partition_key.keys_by_dimension
+    spec = get_model(keys["model"])
+    model = embedder.get(spec.key)
+    previous = settings.previous("embeddings", context.partition_key)
+    n_new = len(chunks.df)
+    progress = Progress(f"embedding with {spec.key}", n_new, context.log, bar=embedder.progress_bar)
+    try:
+        df, vectors, stats = embed_chunks(chunks.df, previous, model, progress)
+    finally:
+        progress.close()
+    context.add_output_metadata({
+        "model": spec.key, "model_version": spec.version, "dim": spec.dim, "device": model.device,
+        "commit": chunks.meta.get("commit", ""), "chunks": len(df), "embedded": stats.embedded,
+        "reused": int(stats.reused), "deleted": stats.deleted, "texts_per_s": round(stats.texts_per_s, 1),
+        "embed_seconds": round(stats.seconds, 2), "model_load_seconds": round(model.load_seconds, 2),
+    })
+    meta = {"model": spec.key, "model_version": spec.version, "dim": spec.dim, "commit": chunks.meta.get("commit")}
+    return Table(df, meta, vectors)
+
+
+@asset(
+    partitions_def=source_model_partitions, group_name="index", kinds={"qdrant"}, pool=STORE_POOL,
+    ins={"chunks": AssetIn(), "embeddings": AssetIn()}, code_version="1",
+)
+def qdrant_collection(
+    context: AssetExecutionContext, chunks: Table, embeddings: Table, store: VectorStoreResource,
+) -> MaterializeResult:
+    """The searchable copy: one collection per source × model; the source's alias points at the live model's."""
+    keys = context.partition_key.keys_by_dimension
+    source, spec = keys["source"], get_model(keys["model"])
+    name = collection_name(source, spec.key)
+    commit = chunks.meta.get("commit", "")
+    progress = Progress(f"upserting into {name}", len(chunks.df), context.log)
+    with store.open() as s:
+        stats = sync_collection(
+            s, name, chunks.df, embeddings, dim=spec.dim, distance=spec.distance, progress=progress,
+            meta={"indexed_commit": commit, "model": spec.key, "model_version": spec.version, "source": source},
+        )
+        if spec.key == live_model_key():  # search goes through the alias: point it at the live model
+            s.set_alias(source, name)
+        alias_target = s.resolve_alias(source)
+    return MaterializeResult(metadata={
+        "collection": name, "engine": s.engine, "commit": commit, "points": stats.points,
+        "upserted": stats.upserted, "deleted": stats.deleted, "unchanged": stats.unchanged,
+        "alias": f"{source} -> {alias_target}", "seconds": round(stats.seconds, 2), "model": spec.key, "dim": spec.dim,
+    })

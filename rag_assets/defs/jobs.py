@@ -1,0 +1,18 @@
+"""Jobs: the per-source steps and the per-(source, model) steps (partitions differ, so two jobs)."""
+
+from dagster import AssetSelection, define_asset_job
+
+from .partitions import source_model_partitions, source_partitions
+
+snapshot_job = define_asset_job(
+    "snapshot_and_chunk",
+    selection=AssetSelection.assets("repo_snapshot", "chunks"),
+    partitions_def=source_partitions,
+    description="Fetch a source and chunk it (per source).",
+)
+embed_job = define_asset_job(
+    "embed_and_upsert",
+    selection=AssetSelection.assets("embeddings", "qdrant_collection"),
+    partitions_def=source_model_partitions,
+    description="Embed a source's chunks with one model and sync its Qdrant collection (per source × model).",
+)

@@ -1,0 +1,98 @@
+"""Dagster resources: settings (paths, sources file), the vector store and the embedder."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, OutputContext
+
+from ..embedder import Embedder
+from ..models import get_model
+from ..settings import default_data_dir, mirror_root
+from ..sources import Source, get_source, load_sources
+from ..store import VectorStore, open_store
+from ..tables import Table, read_table, read_table_if_exists, table_path, write_table
+
+
+class RagSettings(ConfigurableResource):
+    """Paths and chunking settings; unset fields fall back to env vars (RAG_DATA_DIR, RAG_SOURCES)."""
+
+    data_dir: str | None = None
+    sources_file: str | None = None
+    max_tokens: int = 512
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_dir).resolve() if self.data_dir else default_data_dir()
+
+    @property
+    def mirrors(self) -> Path:
+        return mirror_root(self.root)
+
+    def sources(self) -> dict[str, Source]:
+        return load_sources(self.sources_file)
+
+    def source(self, name: str) -> Source:
+        return get_source(name, self.sources_file)
+
+    def previous(self, asset: str, partition: str) -> Table | None:
+        """This partition's last materialized table, to reuse unchanged work."""
+        return read_table_if_exists(table_path(self.root, asset, partition))
+
+
+class VectorStoreResource(ConfigurableResource):
+    """Qdrant: a server when url (or QDRANT_URL) is set, else the embedded engine under the data dir."""
+
+    url: str | None = None
+    api_key: str | None = None
+    engine: str | None = None  # "edge" | "local"; default from RAG_STORE_ENGINE, else edge
+    data_dir: str | None = None
+
+    @contextmanager
+    def open(self) -> VectorStore:
+        store = open_store(
+            Path(self.data_dir) if self.data_dir else default_data_dir(),
+            url=self.url or os.environ.get("QDRANT_URL") or None,
+            api_key=self.api_key or os.environ.get("QDRANT_API_KEY") or None,
+            engine=self.engine,
+        )
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+class EmbedderResource(ConfigurableResource):
+    device: str = "auto"  # auto: CUDA when present
+    batch_size: int = 32
+    progress_bar: bool = False  # the CLI turns this on
+
+    def get(self, model_key: str) -> Embedder:
+        return Embedder(get_model(model_key), device=self.device, batch_size=self.batch_size)
+
+
+class ParquetIOManager(ConfigurableIOManager):
+    """Partition-aware Parquet: one file per (asset, partition), written atomically."""
+
+    settings: RagSettings
+
+    def _path(self, asset_key, partition: str | None) -> Path:
+        return table_path(self.settings.root, asset_key.path[-1], partition)
+
+    def handle_output(self, context: OutputContext, obj: Table | None) -> None:
+        if obj is None:
+            return
+        path = self._path(context.asset_key, context.partition_key if context.has_partition_key else None)
+        write_table(path, obj.df, obj.meta, obj.vectors)
+        context.add_output_metadata({"path": str(path), "rows": len(obj.df)})
+
+    def load_input(self, context: InputContext) -> Table:
+        partition = context.asset_partition_key if context.has_asset_partitions else None
+        path = self._path(context.asset_key, partition)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{context.asset_key.to_user_string()} for partition '{partition}' is not materialized ({path})"
+            )
+        return read_table(path)

@@ -1,0 +1,230 @@
+"""The indexing steps as plain functions (Dagster assets and the CLI's dry run call these).
+
+snapshot -> build_chunks -> embed_chunks -> sync_collection. Each step reuses the previous
+output of the same partition, so a re-run after a small commit does little work.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .chunking import CHUNKER_VERSION, chunk_file, language_for
+from .embedder import Embedder
+from .file_filters import decode_text, skip_reason_for_content
+from .git_snapshot import list_files, mirror_path, read_blobs, sync_mirror
+from .ids import chunk_id, content_hash, point_id
+from .sources import Source
+from .store import VectorStore
+from .tables import Table
+
+CHUNK_COLUMNS = [
+    "chunk_id", "content_hash", "source", "path", "blob_sha", "language", "kind",
+    "symbol", "start_line", "end_line", "n_tokens", "commit", "text",
+]
+PAYLOAD_COLUMNS = ["source", "path", "language", "kind", "symbol", "start_line", "end_line", "commit", "text"]
+
+
+class IndexingError(RuntimeError):
+    pass
+
+
+def embedding_text(path: str, symbol: str, text: str) -> str:
+    """What the model reads: a path/symbol header helps queries that name files or functions."""
+    header = f"{path} :: {symbol}" if symbol else path
+    return f"{header}\n{text}"
+
+
+# ---------------------------------------------------------------- snapshot
+@dataclass
+class Snapshot:
+    commit: str
+    mirror: Path
+    files: pd.DataFrame  # path, blob_sha, size, skip
+
+
+def take_snapshot(source: Source, mirror_root: Path) -> Snapshot:
+    if source.kind != "git":
+        raise IndexingError(f"source '{source.name}': kind '{source.kind}' is not a git source")
+    commit = sync_mirror(source.name, source.url, source.branch, mirror_root)
+    mirror = mirror_path(mirror_root, source.name)
+    entries = list_files(mirror, commit, source.include, source.exclude)
+    files = pd.DataFrame(
+        [(e.path, e.blob_sha, e.size, e.skip) for e in entries], columns=["path", "blob_sha", "size", "skip"]
+    )
+    return Snapshot(commit, mirror, files)
+
+
+# ---------------------------------------------------------------- chunks
+@dataclass
+class ChunkStats:
+    files_indexed: int = 0
+    files_rechunked: int = 0
+    files_reused: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+
+def _chunk_rows(source: str, path: str, blob_sha: str, commit: str, text: str, max_tokens: int) -> list[dict]:
+    rows = []
+    for c in chunk_file(path, text, max_tokens=max_tokens):
+        h = content_hash(embedding_text(c.path, c.symbol, c.text))
+        rows.append({
+            "chunk_id": chunk_id(source, c.path, c.start_line, c.end_line, h), "content_hash": h,
+            "source": source, "path": c.path, "blob_sha": blob_sha, "language": c.language, "kind": c.kind,
+            "symbol": c.symbol, "start_line": c.start_line, "end_line": c.end_line, "n_tokens": c.n_tokens,
+            "commit": commit, "text": c.text,
+        })
+    return rows
+
+
+def build_chunks(
+    source: Source, snap: Snapshot, previous: Table | None, max_tokens: int = 512,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[pd.DataFrame, ChunkStats, dict]:
+    """Chunk the snapshot's indexable files; files whose blob is unchanged reuse their old chunks."""
+    stats = ChunkStats()
+    meta = {"commit": snap.commit, "chunker": CHUNKER_VERSION, "max_tokens": max_tokens}
+    for reason in snap.files["skip"].dropna():
+        stats.skipped[reason] += 1
+    wanted = snap.files[snap.files["skip"].isna()]
+    reusable = previous is not None and previous.meta.get("chunker") == CHUNKER_VERSION and previous.meta.get(
+        "max_tokens") == max_tokens
+    prev_by_file = previous.df.groupby(["path", "blob_sha"]) if reusable and len(previous.df) else None
+    prev_keys = set(prev_by_file.groups) if prev_by_file is not None else set()
+
+    parts: list[pd.DataFrame] = []
+    todo: dict[str, list[str]] = {}  # blob sha -> paths (one blob may live at several paths)
+    for path, blob in zip(wanted["path"], wanted["blob_sha"]):
+        if (path, blob) in prev_keys:
+            parts.append(prev_by_file.get_group((path, blob)))
+            stats.files_reused += 1
+            stats.files_indexed += 1
+        else:
+            todo.setdefault(blob, []).append(path)
+    if progress and stats.files_reused:
+        progress(stats.files_reused)
+
+    new_rows: list[dict] = []
+    for blob, data in read_blobs(snap.mirror, list(todo)):
+        paths = todo[blob]
+        reason = skip_reason_for_content(data)
+        if reason:
+            stats.skipped[reason] += len(paths)
+        else:
+            text = decode_text(data)
+            for path in paths:
+                try:
+                    new_rows.extend(_chunk_rows(source.name, path, blob, snap.commit, text, max_tokens))
+                    stats.files_rechunked += 1
+                    stats.files_indexed += 1
+                except Exception as e:  # one bad file never fails the source
+                    stats.skipped["error"] += 1
+                    stats.errors.append(f"source '{source.name}': file '{path}': {type(e).__name__}: {e}")
+        if progress:
+            progress(len(paths))
+    if new_rows:
+        parts.append(pd.DataFrame(new_rows, columns=CHUNK_COLUMNS))
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CHUNK_COLUMNS)
+    df["commit"] = snap.commit  # reused chunks are identical at the new commit
+    df = df.sort_values(["path", "start_line", "end_line"], kind="stable").reset_index(drop=True)
+    df = df.drop_duplicates("chunk_id").reset_index(drop=True)
+    return df[CHUNK_COLUMNS], stats, meta
+
+
+# ---------------------------------------------------------------- embeddings
+@dataclass
+class EmbedStats:
+    reused: int = 0
+    embedded: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
+
+    @property
+    def texts_per_s(self) -> float:
+        return self.embedded / self.seconds if self.seconds else 0.0
+
+
+def embed_chunks(
+    chunks: pd.DataFrame, previous: Table | None, embedder: Embedder,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[pd.DataFrame, np.ndarray, EmbedStats]:
+    """Vectors for every chunk; only content hashes not embedded before are encoded."""
+    stats = EmbedStats()
+    dim = embedder.spec.dim
+    cache: dict[str, np.ndarray] = {}
+    if previous is not None and previous.meta.get("model_version") == embedder.spec.version and len(previous.df):
+        cache = dict(zip(previous.df["content_hash"], previous.vectors))
+        stats.deleted = len(set(previous.df["chunk_id"]) - set(chunks["chunk_id"]))
+    new_hashes = [h for h in dict.fromkeys(chunks["content_hash"]) if h not in cache]
+    if new_hashes:
+        first = chunks.drop_duplicates("content_hash").set_index("content_hash").loc[new_hashes]
+        texts = [embedding_text(p, s, t) for p, s, t in zip(first["path"], first["symbol"], first["text"])]
+        t0 = time.perf_counter()
+        vecs = embedder.encode_documents(texts, progress=progress)
+        stats.seconds = time.perf_counter() - t0
+        cache.update(zip(new_hashes, vecs))
+    stats.embedded = len(new_hashes)
+    stats.reused = len(chunks) - chunks["content_hash"].isin(new_hashes).sum()
+    vectors = np.stack([cache[h] for h in chunks["content_hash"]]) if len(chunks) else np.zeros((0, dim), np.float32)
+    df = chunks[["chunk_id", "content_hash"]].reset_index(drop=True)
+    return df, vectors.astype(np.float32, copy=False), stats
+
+
+# ---------------------------------------------------------------- collection
+@dataclass
+class SyncStats:
+    upserted: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    points: int = 0
+    seconds: float = 0.0
+
+
+def collection_name(source: str, model_key: str) -> str:
+    return f"{source}__{model_key}"
+
+
+def sync_collection(
+    store: VectorStore, name: str, chunks: pd.DataFrame, emb: Table, *, dim: int, distance: str,
+    meta: dict, progress: Callable[[int], None] | None = None,
+) -> SyncStats:
+    """Make the collection hold exactly these chunks: upsert missing points, delete vanished ones.
+
+    Diffing against the store itself (not against the last run) makes a killed run converge on re-run.
+    """
+    t0 = time.perf_counter()
+    if list(emb.df["chunk_id"]) != list(chunks["chunk_id"]):
+        vec_by_id = dict(zip(emb.df["chunk_id"], emb.vectors))
+        missing = set(chunks["chunk_id"]) - set(vec_by_id)
+        if missing:
+            raise IndexingError(f"{len(missing)} chunks have no embedding: materialize embeddings first")
+        vectors = np.stack([vec_by_id[c] for c in chunks["chunk_id"]])
+    else:
+        vectors = emb.vectors
+    store.ensure_collection(name, dim, distance)
+    want = [point_id(c) for c in chunks["chunk_id"]]
+    have = store.ids(name)
+    new_idx = [i for i, p in enumerate(want) if p not in have]
+    gone = sorted(have - set(want))
+    if gone:
+        store.delete(name, gone)
+    if new_idx:
+        rows = chunks.iloc[new_idx]
+        payloads = rows[PAYLOAD_COLUMNS].to_dict("records")
+        for p, cid in zip(payloads, rows["chunk_id"]):
+            p["chunk_id"] = cid
+            p["start_line"], p["end_line"] = int(p["start_line"]), int(p["end_line"])
+        store.upsert(name, [want[i] for i in new_idx], vectors[new_idx], payloads, progress=progress)
+    store.set_metadata(name, meta)
+    store.finalize(name)
+    return SyncStats(
+        upserted=len(new_idx), deleted=len(gone), unchanged=len(want) - len(new_idx),
+        points=store.count(name), seconds=time.perf_counter() - t0,
+    )

@@ -1,0 +1,58 @@
+"""What a user needs to trust the state: per source, the indexed commit, live model, counts, staleness."""
+
+from __future__ import annotations
+
+from .git_snapshot import SnapshotError, remote_head
+from .settings import default_data_dir
+from .sources import load_sources
+from .store import StoreBusyError
+from .tables import read_table_if_exists, table_path
+
+
+def source_status(check_remote: bool = True) -> list[dict]:
+    from .defs.resources import VectorStoreResource
+
+    data_dir = default_data_dir()
+    rows = []
+    try:
+        store_cm = VectorStoreResource().open()
+        store = store_cm.__enter__()
+    except StoreBusyError:
+        store_cm = store = None
+    try:
+        for src in load_sources().values():
+            chunks = read_table_if_exists(table_path(data_dir, "chunks", src.name))
+            row = {"source": src.name, "kind": src.kind, "url": src.url, "branch": src.branch,
+                   "chunks": len(chunks) if chunks is not None else None, "chunked_commit": chunks.meta.get("commit") if chunks else None,
+                   "live_model": None, "collection": None, "points": None, "indexed_commit": None, "head_commit": None}
+            if store is not None:
+                target = store.resolve_alias(src.name)
+                if target and store.collection_exists(target):
+                    meta = store.get_metadata(target)
+                    row.update(collection=target, live_model=meta.get("model"), points=store.count(target),
+                               indexed_commit=meta.get("indexed_commit"))
+            if check_remote:
+                try:
+                    row["head_commit"] = remote_head(src.url, src.branch)
+                except SnapshotError as e:
+                    row["error"] = str(e)
+            row["state"] = _state(row, store is not None)
+            rows.append(row)
+    finally:
+        if store_cm is not None:
+            store_cm.__exit__(None, None, None)
+    return rows
+
+
+def _state(row: dict, store_open: bool) -> str:
+    if not store_open:
+        return "store busy (an index run holds it)"
+    if row["indexed_commit"] is None:
+        return "not indexed"
+    if row.get("error"):
+        return "head unknown (remote unreachable)"
+    if row["head_commit"] and row["head_commit"] != row["indexed_commit"]:
+        return "stale (new commits)"
+    if row["chunks"] is not None and row["points"] != row["chunks"]:
+        return "incomplete (points != chunks)"
+    return "fresh" if row["head_commit"] else "indexed"

@@ -1,0 +1,73 @@
+"""Parquet tables on disk, one file per (asset, partition); writes are atomic.
+
+Shared by the IO manager and by assets that read their own previous output to work incrementally.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+_META_KEY = b"rag_assets"
+
+
+def table_path(data_dir: str | Path, asset: str, partition: str | None) -> Path:
+    # Multi-partition keys look like "minilm-l6|rag-assets": keep them readable and path-safe.
+    part = re.sub(r"[^A-Za-z0-9_.=-]", "__", partition) if partition else "_all"
+    return Path(data_dir) / "tables" / asset / f"{part}.parquet"
+
+
+def vectors_to_arrow(vectors: np.ndarray) -> pa.FixedSizeListArray:
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    return pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
+
+
+def write_table(path: Path, df: pd.DataFrame, meta: dict | None = None, vectors: np.ndarray | None = None) -> None:
+    """Write df (+ an optional float32 'vector' column and a JSON meta dict) atomically."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    if vectors is not None:
+        if len(vectors) != len(df):
+            raise ValueError(f"{len(vectors)} vectors for {len(df)} rows")
+        dim = vectors.shape[1] if vectors.ndim == 2 else 0
+        col = vectors_to_arrow(vectors) if len(vectors) else pa.array([], pa.list_(pa.float32(), dim))
+        table = table.append_column("vector", col)
+    schema_meta = dict(table.schema.metadata or {})
+    schema_meta[_META_KEY] = json.dumps(meta or {}).encode()
+    table = table.replace_schema_metadata(schema_meta)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)  # a killed run leaves the previous version intact
+
+
+class Table:
+    """A loaded table: rows as a DataFrame, vectors as an (n, dim) float32 array, meta as a dict."""
+
+    def __init__(self, df: pd.DataFrame, meta: dict, vectors: np.ndarray | None = None):
+        self.df, self.meta, self.vectors = df, meta, vectors
+
+    def __len__(self) -> int:
+        return len(self.df)
+
+
+def read_table(path: Path) -> Table:
+    table = pq.read_table(path)
+    meta = json.loads((table.schema.metadata or {}).get(_META_KEY, b"{}"))
+    vectors = None
+    if "vector" in table.column_names:
+        col = table.column("vector").combine_chunks()
+        dim = col.type.list_size
+        vectors = col.values.to_numpy(zero_copy_only=False).reshape(-1, dim).astype(np.float32, copy=False)
+        table = table.drop(["vector"])
+    return Table(table.to_pandas(), meta, vectors)
+
+
+def read_table_if_exists(path: Path) -> Table | None:
+    return read_table(path) if path.exists() else None

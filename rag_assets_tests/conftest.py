@@ -1,0 +1,45 @@
+"""Shared fixtures: an isolated data dir, sources file and Dagster instance per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import instance_for_test
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+class Env:
+    """A test's sandbox: write sources.yaml, run the real index jobs on a test Dagster instance."""
+
+    def __init__(self, root: Path, instance):
+        self.root, self.instance = root, instance
+        self.sources_file = root / "sources.yaml"
+        self.data_dir = root / "data"
+
+    def write_sources(self, *entries: dict) -> Path:
+        self.sources_file.write_text(yaml.safe_dump({"sources": list(entries)}))
+        return self.sources_file
+
+    def index(self, source: str, model: str = "minilm-l6") -> str:
+        from rag_assets.runner import index_source
+
+        return index_source(source, model, instance=self.instance)
+
+    def store(self):
+        from rag_assets.defs.resources import VectorStoreResource
+
+        return VectorStoreResource().open()
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RAG_SOURCES", str(tmp_path / "sources.yaml"))
+    monkeypatch.delenv("QDRANT_URL", raising=False)
+    monkeypatch.delenv("RAG_MODEL", raising=False)
+    with instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as instance:
+        yield Env(tmp_path, instance)
