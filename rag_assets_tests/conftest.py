@@ -41,5 +41,6 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("RAG_SOURCES", str(tmp_path / "sources.yaml"))
     monkeypatch.delenv("QDRANT_URL", raising=False)
     monkeypatch.delenv("RAG_MODEL", raising=False)
+    (tmp_path / "dagster_home").mkdir()
     with instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as instance:
         yield Env(tmp_path, instance)

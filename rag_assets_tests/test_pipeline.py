@@ -90,7 +90,7 @@ def test_cold_index_then_search_cites_the_function(env, demo):
     with env.store() as s:
         hits = Searcher(s, "demo").search("compute the fibonacci sequence number", k=3)
     top = hits[0]
-    assert (top.path, top.start_line, top.end_line, top.symbol) == ("mathutil.py", 12, 17, "fibonacci")
+    assert (top.path, top.start_line, top.end_line, top.symbol) == ("mathutil.py", 11, 16, "fibonacci")
     assert top.commit == demo.head.commit.hexsha
 
     with env.store() as s:
@@ -99,9 +99,9 @@ def test_cold_index_then_search_cites_the_function(env, demo):
         "shop.py", 10, 12, "ShoppingCart.total_price")
 
     # Asset checks ran in the same runs and passed.
-    checks = [e for e in env.instance.get_event_records_for_type(DagsterEventType.ASSET_CHECK_EVALUATION)]
-    assert {c.event_log_entry.dagster_event.event_specific_data.check_name: c.event_log_entry.dagster_event.event_specific_data.passed
-            for c in checks} == {"chunks_are_sane": True, "points_match_chunks": True}
+    evals = [e.dagster_event.event_specific_data for run in env.instance.get_runs()
+             for e in env.instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)]
+    assert {(c.check_name, c.passed) for c in evals} == {("chunks_are_sane", True), ("points_match_chunks", True)}
 
 
 def test_edit_one_file_delete_another_is_incremental(env, demo):
@@ -201,7 +201,7 @@ def test_malformed_sources_file_names_entry_and_field(env):
     from rag_assets.sources import SourcesError, load_sources
 
     env.sources_file.write_text("sources:\n  - name: Bad Name\n    kind: git\n    url: .\n")
-    with pytest.raises(SourcesError, match=r"sources\[0\]: field 'name'"):
+    with pytest.raises(SourcesError, match=r"source 'Bad Name': field 'name'"):
         load_sources()
     env.sources_file.write_text("sources:\n  - name: ok\n    kind: svn\n    url: .\n")
     with pytest.raises(SourcesError, match=r"source 'ok': field 'kind'"):

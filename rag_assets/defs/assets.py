@@ -3,7 +3,6 @@
 Thin wrappers: the work is in rag_assets.indexing; here we add partitions, lineage and metadata.
 """
 
-from __future__ import annotations
 
 import time
 from pathlib import Path

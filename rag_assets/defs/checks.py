@@ -1,6 +1,5 @@
 """Asset checks that guard what search relies on. None of them passes on an empty partition."""
 
-from __future__ import annotations
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 
