@@ -30,7 +30,9 @@ def pick_device(device: str = "auto") -> str:
 @lru_cache(maxsize=4)
 def _load(path: str, device: str, max_seq_length: int):
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # the "Loading weights" bar is noise in logs and the CLI
     model = SentenceTransformer(path, device=device)
     model.max_seq_length = max_seq_length
     if device == "cuda":
@@ -43,9 +45,17 @@ class Embedder:
         self.spec = spec
         self.device = pick_device(device)
         self.batch_size = batch_size
-        t = time.perf_counter()
-        self.model = _load(model_path(spec), self.device, spec.max_seq_length)
-        self.load_seconds = time.perf_counter() - t
+        self.load_seconds = 0.0
+        self._model = None
+
+    @property
+    def model(self):
+        """Loaded on first use: a run with nothing new to embed never pays the model load."""
+        if self._model is None:
+            t = time.perf_counter()
+            self._model = _load(model_path(self.spec), self.device, self.spec.max_seq_length)
+            self.load_seconds = time.perf_counter() - t
+        return self._model
 
     def _encode(self, texts: Sequence[str], prompt: str, progress: Callable[[int], None] | None) -> np.ndarray:
         if not texts:

@@ -26,7 +26,9 @@ def _first_failure(result: ExecuteInProcessResult) -> str:
 def _execute(job_name: str, partition_key, instance: DagsterInstance, progress_bar: bool) -> ExecuteInProcessResult:
     from .definitions import defs
 
-    run_config = {"resources": {"embedder": {"config": {"progress_bar": progress_bar}}}} if job_name == "embed_and_upsert" else {}
+    run_config: dict = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # progress lines, not DEBUG noise
+    if job_name == "embed_and_upsert":
+        run_config["resources"] = {"embedder": {"config": {"progress_bar": progress_bar}}}
     job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(partition_key=partition_key, instance=instance, run_config=run_config,
                                     raise_on_error=False)
