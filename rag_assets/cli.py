@@ -102,6 +102,27 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_queries_refresh(args) -> int:
+    from .golden import refresh
+
+    if args.check:
+        import shutil
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / "q.jsonl"
+            shutil.copy(args.file, copy)
+            changed = refresh(copy, args.root)
+        if changed:
+            raise CliError(f"{args.file}: {len(changed)} span(s) are stale ({', '.join(changed[:10])}); "
+                           f"run: rag-assets queries refresh {args.file}")
+        print(f"{args.file}: all spans current")
+        return 0
+    changed = refresh(args.file, args.root)
+    print(f"{args.file}: {len(changed)} span(s) updated{': ' + ', '.join(changed) if changed else ''}")
+    return 0
+
+
 def cmd_sources(args) -> int:
     from .status import source_status
 
@@ -151,6 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("queries", help="maintain golden query files")
+    qsub = s.add_subparsers(dest="queries_command", required=True)
+    r = qsub.add_parser("refresh", help="re-resolve each query's `symbol` to its current line span")
+    r.add_argument("file")
+    r.add_argument("--root", default=".", help="repository folder the paths are relative to")
+    r.add_argument("--check", action="store_true", help="fail (exit 2) if any span is stale; change nothing")
+    r.set_defaults(func=cmd_queries_refresh)
 
     s = sub.add_parser("sources", help="sources with their indexed commit, live model, counts and staleness")
     s.add_argument("--offline", action="store_true", help="do not ask remotes for their head")

@@ -9,8 +9,11 @@ from .defs.resources import EmbedderResource, ParquetIOManager, RagSettings, Vec
 settings = RagSettings()
 
 defs = Definitions(
-    assets=[assets.repo_snapshot, assets.chunks, assets.embeddings, assets.qdrant_collection],
-    asset_checks=[checks.chunks_are_sane, checks.points_match_chunks],
+    assets=[assets.repo_snapshot, assets.chunks, assets.embeddings, assets.qdrant_collection, assets.collection_alias],
+    asset_checks=[
+        checks.chunks_are_sane, checks.vectors_are_sane, checks.points_match_chunks, checks.golden_recall,
+        checks.approximate_search_recall,
+    ],
     jobs=[snapshot_job, embed_job],
     resources={
         "settings": settings,

@@ -193,7 +193,8 @@ def collection_name(source: str, model_key: str) -> str:
 
 def sync_collection(
     store: VectorStore, name: str, chunks: pd.DataFrame, emb: Table, *, dim: int, distance: str,
-    meta: dict, progress: Callable[[int], None] | None = None,
+    meta: dict, progress: Callable[[int], None] | None = None, quantization: str | None = None,
+    indexing_threshold: int | None = None,
 ) -> SyncStats:
     """Make the collection hold exactly these chunks: upsert missing points, delete vanished ones.
 
@@ -208,7 +209,7 @@ def sync_collection(
         vectors = np.stack([vec_by_id[c] for c in chunks["chunk_id"]])
     else:
         vectors = emb.vectors
-    store.ensure_collection(name, dim, distance)
+    store.ensure_collection(name, dim, distance, quantization=quantization, indexing_threshold=indexing_threshold)
     want = [point_id(c) for c in chunks["chunk_id"]]
     have = store.ids(name)
     new_idx = [i for i, p in enumerate(want) if p not in have]

@@ -12,6 +12,7 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     DataVersion,
+    Failure,
     MaterializeResult,
     MetadataValue,
     Output,
@@ -20,7 +21,8 @@ from dagster import (
 
 from ..chunking import CHUNKER_VERSION
 from ..indexing import Snapshot, build_chunks, collection_name, embed_chunks, sync_collection, take_snapshot
-from ..models import MODELS, get_model, live_model_key
+from ..models import MODELS, get_model
+from ..quality import collection_quality, recall_quality
 from ..progress import Progress
 from ..tables import Table
 from .partitions import source_model_partitions, source_partitions
@@ -121,8 +123,9 @@ def embeddings(context: AssetExecutionContext, chunks: Table, embedder: Embedder
 )
 def qdrant_collection(
     context: AssetExecutionContext, chunks: Table, embeddings: Table, store: VectorStoreResource,
+    settings: RagSettings,
 ) -> MaterializeResult:
-    """The searchable copy: one collection per source × model; the source's alias points at the live model's."""
+    """The searchable copy: one collection per source × model. Never touches the live alias."""
     keys = context.partition_key.keys_by_dimension
     source, spec = keys["source"], get_model(keys["model"])
     name = collection_name(source, spec.key)
@@ -132,12 +135,42 @@ def qdrant_collection(
         stats = sync_collection(
             s, name, chunks.df, embeddings, dim=spec.dim, distance=spec.distance, progress=progress,
             meta={"indexed_commit": commit, "model": spec.key, "model_version": spec.version, "source": source},
+            quantization=settings.quantization, indexing_threshold=settings.indexing_threshold_kb,
         )
-        if spec.key == live_model_key():  # search goes through the alias: point it at the live model
-            s.set_alias(source, name)
         alias_target = s.resolve_alias(source)
     return MaterializeResult(metadata={
         "collection": name, "engine": s.engine, "commit": commit, "points": stats.points,
         "upserted": stats.upserted, "deleted": stats.deleted, "unchanged": stats.unchanged,
-        "alias": f"{source} -> {alias_target}", "seconds": round(stats.seconds, 2), "model": spec.key, "dim": spec.dim,
+        "live_alias": f"{source} -> {alias_target}", "seconds": round(stats.seconds, 2), "model": spec.key,
+        "dim": spec.dim, "quantization": settings.quantization or "none",
     })
+
+
+@asset(
+    partitions_def=source_model_partitions, group_name="index", kinds={"qdrant"}, pool=STORE_POOL,
+    deps=[qdrant_collection], code_version="1",
+)
+def collection_alias(context: AssetExecutionContext, store: VectorStoreResource, settings: RagSettings) -> MaterializeResult:
+    """Points the source's alias (what search uses) at this model's collection, atomically.
+
+    In the index run it only runs when the blocking checks on qdrant_collection passed. Run alone
+    (a rollback: materialize the old model's partition) it re-verifies the same measures first.
+    """
+    keys = context.partition_key.keys_by_dimension
+    source, spec = keys["source"], get_model(keys["model"])
+    name = collection_name(source, spec.key)
+    chunks_table = settings.previous("chunks", source)
+    if chunks_table is None:
+        raise Failure(f"source '{source}': chunks are not materialized")
+    with store.open() as s:
+        ok, meta = collection_quality(s, name, chunks_table.df, chunks_table.meta.get("commit", ""))
+        recall_ok, recall_meta = recall_quality(s, source, spec.key, settings.source(source).queries,
+                                                settings.recall_threshold)
+        if not ok or recall_ok is False:
+            raise Failure(f"alias '{source}' stays on {s.resolve_alias(source)}: {name} fails its checks",
+                          metadata={**meta, **recall_meta})
+        before = s.resolve_alias(source)
+        s.set_alias(source, name)
+    context.log.info(f"alias {source}: {before} -> {name}")
+    return MaterializeResult(metadata={"alias": source, "collection": name, "previous": str(before), **meta,
+                                       **{f"golden_{k}": v for k, v in recall_meta.items()}})

@@ -1,50 +1,93 @@
-"""Asset checks that guard what search relies on. None of them passes on an empty partition."""
+"""Asset checks: the blocking ones guard collection_alias (the alias moves only when they pass).
 
+None passes on an empty partition; a check that cannot apply says so as a warning, never a pass.
+"""
 
+from pathlib import Path
+
+import numpy as np
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 
+from ..embedder import Embedder
+from ..evaluate import load_queries
 from ..indexing import collection_name
 from ..models import get_model
-from ..tables import read_table_if_exists, table_path
-from .assets import chunks, qdrant_collection
+from ..quality import approximate_recall, chunk_quality, collection_quality, recall_quality, vector_quality
+from .assets import chunks, embeddings, qdrant_collection
 from .partitions import source_model_partitions, source_partitions
 from .resources import RagSettings, VectorStoreResource
 
+N_SAMPLE_QUERIES = 50
 
-def _chunks_table(settings: RagSettings, source: str):
-    table = read_table_if_exists(table_path(settings.root, "chunks", source))
+
+def _table(settings: RagSettings, asset: str, partition: str):
+    table = settings.previous(asset, partition)
     if table is None:
-        raise FileNotFoundError(f"chunks for source '{source}' are not materialized")
+        raise FileNotFoundError(f"{asset} for partition '{partition}' is not materialized")
     return table
+
+
+def _result(passed: bool | None, meta: dict, not_applicable: str = "") -> AssetCheckResult:
+    if passed is None:  # cannot be measured here: a visible warning, not a silent pass
+        return AssetCheckResult(passed=False, severity=AssetCheckSeverity.WARN, metadata=meta,
+                                description=not_applicable or meta.get("reason", "not applicable"))
+    return AssetCheckResult(passed=bool(passed), metadata=meta)
 
 
 @asset_check(asset=chunks, partitions_def=source_partitions, blocking=True)
 def chunks_are_sane(context: AssetCheckExecutionContext, settings: RagSettings) -> AssetCheckResult:
-    """Chunks exist, none is empty, every one fits the token budget and has a valid 1-based span."""
-    df = _chunks_table(settings, context.partition_key).df
-    empty = int((df["text"].str.strip() == "").sum())
-    over = int((df["n_tokens"] > settings.max_tokens).sum())
-    bad_span = int(((df["start_line"] < 1) | (df["end_line"] < df["start_line"])).sum())
-    return AssetCheckResult(
-        passed=len(df) > 0 and empty == 0 and over == 0 and bad_span == 0,
-        metadata={"chunks": len(df), "empty": empty, "over_budget": over, "bad_spans": bad_span},
-    )
+    """Chunks exist; none is empty; all fit the token budget; spans are 1-based and inside the file."""
+    table = _table(settings, "chunks", context.partition_key)
+    snap = _table(settings, "repo_snapshot", context.partition_key)
+    return _result(*chunk_quality(table.df, settings.max_tokens, Path(snap.meta["mirror"])))
+
+
+@asset_check(asset=embeddings, partitions_def=source_model_partitions, blocking=True)
+def vectors_are_sane(context: AssetCheckExecutionContext, settings: RagSettings) -> AssetCheckResult:
+    """Right dimension, no NaN or zero vectors, unit norms when the model normalises."""
+    spec = get_model(context.partition_key.keys_by_dimension["model"])
+    table = _table(settings, "embeddings", context.partition_key)
+    return _result(*vector_quality(table.vectors, spec.dim, spec.normalize))
 
 
 @asset_check(asset=qdrant_collection, partitions_def=source_model_partitions, blocking=True)
 def points_match_chunks(
     context: AssetCheckExecutionContext, settings: RagSettings, store: VectorStoreResource,
 ) -> AssetCheckResult:
-    """The collection holds exactly one point per chunk, indexed at the snapshot's commit."""
+    """One point per chunk, payload indexes present, indexed at the snapshot's commit (freshness)."""
     keys = context.partition_key.keys_by_dimension
-    table = _chunks_table(settings, keys["source"])
-    name = collection_name(keys["source"], get_model(keys["model"]).key)
+    table = _table(settings, "chunks", keys["source"])
     with store.open() as s:
-        points = s.count(name) if s.collection_exists(name) else 0
-        indexed = s.get_metadata(name).get("indexed_commit") if points else None
-    commit = table.meta.get("commit")
-    return AssetCheckResult(
-        passed=points > 0 and points == len(table.df) and indexed == commit,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={"points": points, "chunks": len(table.df), "indexed_commit": str(indexed), "snapshot_commit": str(commit)},
-    )
+        return _result(*collection_quality(s, collection_name(keys["source"], keys["model"]), table.df,
+                                           table.meta.get("commit", "")))
+
+
+@asset_check(asset=qdrant_collection, partitions_def=source_model_partitions, blocking=True)
+def golden_recall(
+    context: AssetCheckExecutionContext, settings: RagSettings, store: VectorStoreResource,
+) -> AssetCheckResult:
+    """recall@10 and MRR@10 on the source's golden queries, against settings.recall_threshold."""
+    keys = context.partition_key.keys_by_dimension
+    with store.open() as s:
+        return _result(*recall_quality(s, keys["source"], keys["model"], settings.source(keys["source"]).queries,
+                                       settings.recall_threshold))
+
+
+@asset_check(asset=qdrant_collection, partitions_def=source_model_partitions, blocking=True)
+def approximate_search_recall(
+    context: AssetCheckExecutionContext, settings: RagSettings, store: VectorStoreResource,
+) -> AssetCheckResult:
+    """Default search (HNSW, quantized + rescored when enabled) finds >= 95 % of exact search's top 10."""
+    keys = context.partition_key.keys_by_dimension
+    spec = get_model(keys["model"])
+    queries_file = settings.source(keys["source"]).queries
+    if queries_file:
+        texts = [q["query"] for q in load_queries(queries_file)]
+    else:  # no golden file: sampled chunk texts stand in for queries
+        df = _table(settings, "chunks", keys["source"]).df
+        texts = list(df["text"].sample(min(N_SAMPLE_QUERIES, len(df)), random_state=0)) if len(df) else []
+    with store.open() as s:
+        if s.engine == "local":
+            return _result(*approximate_recall(s, "", np.zeros((0, spec.dim)), settings.quantization))
+        vectors = Embedder(spec).encode_queries(texts)
+        return _result(*approximate_recall(s, collection_name(keys["source"], spec.key), vectors, settings.quantization))

@@ -12,7 +12,8 @@ snapshot_job = define_asset_job(
 )
 embed_job = define_asset_job(
     "embed_and_upsert",
-    selection=AssetSelection.assets("embeddings", "qdrant_collection"),
+    selection=AssetSelection.assets("embeddings", "qdrant_collection", "collection_alias"),
     partitions_def=source_model_partitions,
-    description="Embed a source's chunks with one model and sync its Qdrant collection (per source × model).",
+    description="Embed a source's chunks with one model, sync its Qdrant collection, and move the source's "
+    "alias to it when the blocking checks pass (per source × model).",
 )

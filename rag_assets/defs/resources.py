@@ -22,6 +22,9 @@ class RagSettings(ConfigurableResource):
     data_dir: str | None = None
     sources_file: str | None = None
     max_tokens: int = 512
+    recall_threshold: float = 0.5  # recall@10 on golden queries a collection needs before its alias moves
+    quantization: str | None = None  # None | "int8" | "binary" (real on Edge and servers)
+    indexing_threshold_kb: int | None = None  # HNSW is built above this segment size (Qdrant default 10 MB)
 
     @property
     def root(self) -> Path:
