@@ -62,7 +62,9 @@ class EmbeddingRunner(ConfigurableResource):
             out = read_table(dst)
             if out.df["content_hash"].tolist() != list(content_hashes):
                 raise RuntimeError(f"embedding worker returned rows out of order or incomplete ({dst})")
-            vectors, stats = out.vectors, {**out.meta, **reported}
+            # Pipes' report wins; the output's meta is the fallback (Kaggle has no Pipes channel).
+            vectors = out.vectors
+            stats = {**out.meta, **reported, "stats_from": "pipes" if reported else "output"}
         stats.update(mode=self.mode, wall_seconds=round(time.perf_counter() - t, 3))
         return vectors, stats
 

@@ -6,9 +6,12 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol, Sequence, Union, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence, Union, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..sparse import SparseVec
 
 
 class StoreError(RuntimeError):
@@ -43,6 +46,13 @@ DISTANCES = ("cosine", "dot", "euclid", "manhattan")
 # Euclid/Manhattan scores are distances (lower = closer): negate them so higher is always better.
 LOWER_IS_BETTER = frozenset({"euclid", "manhattan"})
 QUANTIZATIONS = (None, "int8", "binary")
+
+# Named vectors of every new collection. Collections made before hybrid search have one
+# unnamed dense vector; engines still read and write those (dense mode only).
+DENSE_VECTOR = "dense"
+SPARSE_VECTOR = "sparse"  # BM25 tf weights (rag_assets.sparse); Qdrant applies IDF
+QUERY_MODES = ("dense", "sparse", "hybrid")
+DEFAULT_RRF_K = 60  # the RRF paper's constant; Qdrant's own default (2) lets rank 1 dominate
 
 FilterValue = Union[str, int, bool]
 # {field: value} -> exact match; {field: [v1, v2]} -> match any; several keys are AND-ed.
@@ -110,6 +120,33 @@ def as_query_vector(vector: Any, dim: int | None = None) -> np.ndarray:
     return arr
 
 
+def as_sparse(vec: Any) -> tuple[list[int], list[float]]:
+    """(indices, values) lists of a SparseVec (or anything with .indices/.values), validated."""
+    try:
+        idx = np.asarray(vec.indices, dtype=np.int64).reshape(-1)
+        val = np.asarray(vec.values, dtype=np.float32).reshape(-1)
+    except AttributeError:
+        raise StoreError(f"expected a SparseVec with .indices and .values, got {type(vec).__name__}") from None
+    if idx.shape != val.shape:
+        raise StoreError(f"sparse vector has {idx.size} indices but {val.size} values")
+    if idx.size and (idx.min() < 0 or idx.max() > 0xFFFFFFFF):
+        raise StoreError("sparse vector indices must fit in uint32")
+    if np.unique(idx).size != idx.size:
+        raise StoreError("sparse vector indices must be unique")
+    return idx.tolist(), val.tolist()
+
+
+def check_query(mode: str, vector: Any, sparse_vector: Any, k: int, prefetch_k: int, rrf_k: int) -> None:
+    if mode not in QUERY_MODES:
+        raise StoreError(f"unknown query mode {mode!r}; expected one of {QUERY_MODES}")
+    if mode != "sparse" and vector is None:
+        raise StoreError(f"mode {mode!r} needs a dense query vector")
+    if mode != "dense" and sparse_vector is None:
+        raise StoreError(f"mode {mode!r} needs sparse_vector (rag_assets.sparse.encode_query)")
+    if k < 1 or prefetch_k < 1 or rrf_k < 1:
+        raise StoreError(f"k, prefetch_k and rrf_k must be >= 1, got {k}, {prefetch_k}, {rrf_k}")
+
+
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 
 
@@ -144,6 +181,7 @@ class VectorStore(Protocol):
         hnsw_ef_construct: int = 100,
         quantization: str | None = None,
         indexing_threshold: int | None = None,
+        sparse: bool = True,
     ) -> bool: ...
 
     def collection_exists(self, name: str) -> bool: ...
@@ -155,6 +193,7 @@ class VectorStore(Protocol):
         vectors: np.ndarray,
         payloads: Sequence[dict],
         *,
+        sparse: "Sequence[SparseVec] | None" = None,
         batch_size: int = 512,
         progress: Callable[[int], None] | None = None,
     ) -> None: ...
@@ -168,10 +207,14 @@ class VectorStore(Protocol):
     def query(
         self,
         name: str,
-        vector: np.ndarray,
+        vector: np.ndarray | None = None,
         k: int = 10,
         filter: FilterDict | None = None,
         *,
+        mode: str = "dense",
+        sparse_vector: "SparseVec | None" = None,
+        prefetch_k: int = 50,
+        rrf_k: int = DEFAULT_RRF_K,
         exact: bool = False,
         rescore: bool = True,
         oversampling: float | None = None,
@@ -195,6 +238,8 @@ class VectorStore(Protocol):
     def get_metadata(self, name: str) -> dict: ...
 
     def delete_collection(self, name: str) -> None: ...
+
+    def payload_indexes(self, name: str) -> list[str]: ...
 
     def finalize(self, name: str) -> None: ...
 

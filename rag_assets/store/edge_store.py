@@ -397,6 +397,10 @@ class EdgeStore(StoreBase):
 
     # ---- lifecycle ------------------------------------------------------------------
 
+    def payload_indexes(self, name: str) -> list[str]:
+        """Payload fields with an index, as the engine reports them."""
+        return sorted(self._shard(self._resolve(name)).info().payload_schema)
+
     def finalize(self, name: str) -> None:
         """Flush, then build HNSW / quantized vectors / merged segments. Blocks until done."""
         shard = self._shard(self._resolve(name))

@@ -331,6 +331,11 @@ class QdrantClientStore(StoreBase):
 
     # ---- lifecycle ------------------------------------------------------------------
 
+    def payload_indexes(self, name: str) -> list[str]:
+        """Payload fields with an index, as the engine reports them."""
+        with self._call(name):
+            return sorted(self.client.get_collection(self._real(name)).payload_schema)
+
     def finalize(self, name: str) -> None:
         """Nothing to do: local mode persists every write; a server indexes in the background."""
         self._real(name)  # still fail loudly on a missing collection
