@@ -32,6 +32,10 @@ from rag_assets.models import get_model
 from rag_assets.remote_embedding import EmbeddingRunner
 from rag_assets.tables import read_table, write_table
 
+# Dagster's own Pipes internals warn (context.run_id deprecation, preview reader API): not ours.
+pytestmark = [pytest.mark.filterwarnings("ignore:.*run_id is deprecated"),
+              pytest.mark.filterwarnings("ignore:.*expected_writer_count")]
+
 MODEL = "minilm-l6"
 TEXTS = [
     "def add(a, b):\n    return a + b",
@@ -144,7 +148,7 @@ class FakeKaggle:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.base_url = self.url + "/api/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def api_calls(self) -> list[str]:
         return [f"{r['method']} {r['path'].removeprefix('/api/v1')}" for r in self.requests

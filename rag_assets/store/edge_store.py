@@ -5,8 +5,13 @@ Edge has shards only (no collections, aliases or metadata), so this module adds 
     <root>/aliases.json               alias -> collection, replaced atomically
     <root>/.catalog.lock              flock serialising catalog changes between processes
     <root>/<name>/                    the Edge shard (wal/, segments/, edge_config.json)
-    <root>/<name>/rag_collection.json dim, distance, quantization, metadata; written last,
-                                      so its presence marks a fully created collection
+    <root>/<name>/rag_collection.json dim, distance, quantization, vector names, metadata;
+                                      written last, so its presence marks a fully created collection
+
+Points carry a named dense vector "dense" and a sparse BM25 vector "sparse" (IDF modifier:
+Edge applies IDF natively). Hybrid queries are one shard.query with two prefetches fused by
+Edge's own RRF. Collections created before hybrid search (no "dense_vector" in their config)
+keep their unnamed dense vector and answer dense queries only.
 
 Locking: Edge takes an exclusive lock on the shard's WAL when a shard is loaded and keeps
 it until close(); a second loader (another process, or another store in this one) fails
@@ -27,8 +32,11 @@ import qdrant_edge as qe
 
 from ._files import file_lock, read_json, write_json_atomic
 from .base import (
+    DEFAULT_RRF_K,
+    DENSE_VECTOR,
     LOWER_IS_BETTER,
     PAYLOAD_INDEXES,
+    SPARSE_VECTOR,
     CollectionNotFoundError,
     FilterDict,
     Hit,
@@ -37,11 +45,13 @@ from .base import (
     StoreError,
     as_matrix,
     as_query_vector,
+    as_sparse,
     busy_message,
     canonical_id,
     check_distance,
     check_name,
     check_quantization,
+    check_query,
     parse_filter,
 )
 
@@ -77,6 +87,17 @@ def _edge_filter(filter: FilterDict | None) -> qe.Filter | None:
         for c in conds
     ]
     return qe.Filter(must=must)
+
+
+def _sparse_vec(vec) -> qe.SparseVector:
+    return qe.SparseVector(*as_sparse(vec))
+
+
+def _no_sparse_error(name: str) -> StoreError:
+    return StoreError(
+        f"collection {name!r} has no sparse vectors (created with sparse=False or before hybrid "
+        "search): query it in dense mode, or re-index it into a new collection"
+    )
 
 
 def _quantization_config(quantization: str | None):
@@ -165,10 +186,12 @@ class EdgeStore(StoreBase):
         hnsw_ef_construct: int = 100,
         quantization: str | None = None,
         indexing_threshold: int | None = None,
+        sparse: bool = True,
     ) -> bool:
         """Create the shard + payload indexes if missing. `indexing_threshold` (KB of vectors,
         Qdrant's default 10 000 when None) is the segment size from which finalize() builds
-        HNSW and quantized vectors; smaller segments are brute-forced, which is fast anyway."""
+        HNSW and quantized vectors; smaller segments are brute-forced, which is fast anyway.
+        `sparse` adds the "sparse" BM25 vector (IDF applied by Edge at query time)."""
         distance = check_distance(distance)
         quantization = check_quantization(quantization)
         path = self._dir(name)
@@ -181,6 +204,8 @@ class EdgeStore(StoreBase):
                         f"asked for dim={dim}, distance={distance}. Use a new collection name "
                         "(e.g. one per embedding model) or delete the old one."
                     )
+                if sparse and not cfg.get("sparse_vector"):
+                    raise _no_sparse_error(name)
                 return False
             if name in self.aliases():
                 raise StoreError(f"{name!r} is already an alias; pick another collection name")
@@ -189,7 +214,10 @@ class EdgeStore(StoreBase):
                 self._load(path).close()  # raises StoreBusyError if someone holds it
                 shutil.rmtree(path)
             config = qe.EdgeConfig(
-                vectors=qe.EdgeVectorParams(size=dim, distance=_DISTANCE[distance]),
+                vectors={DENSE_VECTOR: qe.EdgeVectorParams(size=dim, distance=_DISTANCE[distance])},
+                sparse_vectors=(
+                    {SPARSE_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)} if sparse else None
+                ),
                 hnsw_config=qe.HnswIndexConfig(
                     m=hnsw_m, ef_construct=hnsw_ef_construct, full_scan_threshold=_FULL_SCAN_THRESHOLD_KB
                 ),
@@ -219,6 +247,8 @@ class EdgeStore(StoreBase):
                     "hnsw_m": hnsw_m,
                     "hnsw_ef_construct": hnsw_ef_construct,
                     "indexing_threshold": indexing_threshold,
+                    "dense_vector": DENSE_VECTOR,
+                    "sparse_vector": SPARSE_VECTOR if sparse else None,
                     "created_at": time.time(),
                     "metadata": {},
                 },
@@ -269,26 +299,48 @@ class EdgeStore(StoreBase):
         vectors: np.ndarray,
         payloads: Sequence[dict],
         *,
+        sparse: Sequence | None = None,
         batch_size: int = 512,
         progress: Callable[[int], None] | None = None,
     ) -> None:
+        """Insert or replace points (all their vectors). `sparse`: one SparseVec per point,
+        from rag_assets.sparse.encode_document; an empty one stores no sparse vector."""
         real = self._resolve(name)
         if len(payloads) != len(ids):
             raise StoreError(f"{len(ids)} ids but {len(payloads)} payloads")
         vecs = as_matrix(vectors, len(ids))
-        dim = self._config(real)["dim"]
-        if len(ids) and vecs.shape[1] != dim:
-            raise StoreError(f"vectors have dim {vecs.shape[1]}, collection {real!r} expects {dim}")
+        cfg = self._config(real)
+        if len(ids) and vecs.shape[1] != cfg["dim"]:
+            raise StoreError(f"vectors have dim {vecs.shape[1]}, collection {real!r} expects {cfg['dim']}")
+        if sparse is not None:
+            if len(sparse) != len(ids):
+                raise StoreError(f"{len(ids)} ids but {len(sparse)} sparse vectors")
+            if not cfg.get("sparse_vector"):
+                raise _no_sparse_error(real)
         shard = self._shard(real)
         for start in range(0, len(ids), batch_size):
             stop = min(start + batch_size, len(ids))
             points = [
-                qe.Point(id=canonical_id(ids[i]), vector=vecs[i], payload=dict(payloads[i]))
+                qe.Point(
+                    id=canonical_id(ids[i]),
+                    vector=self._point_vector(cfg, vecs[i], sparse, i),
+                    payload=dict(payloads[i]),
+                )
                 for i in range(start, stop)
             ]
             shard.update(qe.UpdateOperation.upsert_points(points))
             if progress is not None:
                 progress(stop - start)
+
+    @staticmethod
+    def _point_vector(cfg: dict, dense: np.ndarray, sparse: Sequence | None, i: int):
+        if not cfg.get("dense_vector"):
+            return dense  # pre-hybrid collection: one unnamed vector
+        vector = {DENSE_VECTOR: dense}
+        # Empty vectors stay out: the IDF corpus is the points that have one, on every engine.
+        if sparse is not None and len(sparse[i].indices):
+            vector[SPARSE_VECTOR] = _sparse_vec(sparse[i])
+        return vector
 
     def delete(self, name: str, ids: Sequence[str]) -> None:
         if len(ids):
@@ -305,40 +357,74 @@ class EdgeStore(StoreBase):
     def query(
         self,
         name: str,
-        vector: np.ndarray,
+        vector: np.ndarray | None = None,
         k: int = 10,
         filter: FilterDict | None = None,
         *,
+        mode: str = "dense",
+        sparse_vector=None,
+        prefetch_k: int = 50,
+        rrf_k: int = DEFAULT_RRF_K,
         exact: bool = False,
         rescore: bool = True,
         oversampling: float | None = None,
         hnsw_ef: int | None = None,
     ) -> list[Hit]:
+        """Top-k points. mode "dense": by `vector`; "sparse": BM25 by `sparse_vector`;
+        "hybrid": both, top max(prefetch_k, k) each, fused by RRF (score 1/(rrf_k + rank0))."""
+        check_query(mode, vector, sparse_vector, k, prefetch_k, rrf_k)
         real = self._resolve(name)
         cfg = self._config(real)
         shard = self._shard(real)
+        if mode != "dense" and not cfg.get("sparse_vector"):
+            raise _no_sparse_error(real)
+        flt = _edge_filter(filter)
+        if mode == "dense":
+            request = qe.QueryRequest(
+                limit=k,
+                query=self._dense_query(cfg, vector),
+                filter=flt,
+                with_payload=True,
+                params=self._dense_params(cfg, exact, rescore, oversampling, hnsw_ef),
+            )
+        else:
+            sparse_query = qe.Query.Nearest(_sparse_vec(sparse_vector), using=SPARSE_VECTOR)
+            if mode == "sparse":
+                request = qe.QueryRequest(limit=k, query=sparse_query, filter=flt, with_payload=True)
+            else:
+                n = max(prefetch_k, k)
+                dense_params = self._dense_params(cfg, exact, rescore, oversampling, hnsw_ef)
+                request = qe.QueryRequest(
+                    limit=k,
+                    prefetches=[
+                        qe.Prefetch(limit=n, query=self._dense_query(cfg, vector), filter=flt, params=dense_params),
+                        qe.Prefetch(limit=n, query=sparse_query, filter=flt),
+                    ],
+                    query=qe.Fusion.Rrf(k=rrf_k),
+                    with_payload=True,
+                )
+        # Only dense distances can be lower-is-better; BM25 dot products and RRF are not.
+        sign = -1.0 if mode == "dense" and cfg["distance"] in LOWER_IS_BETTER else 1.0
+        return [Hit(str(p.id), sign * p.score, p.payload or {}) for p in shard.query(request)]
+
+    @staticmethod
+    def _dense_query(cfg: dict, vector) -> qe.Query:
+        return qe.Query.Nearest(as_query_vector(vector, cfg["dim"]), using=cfg.get("dense_vector"))
+
+    @staticmethod
+    def _dense_params(cfg: dict, exact: bool, rescore: bool, oversampling: float | None, hnsw_ef: int | None):
         if exact:
             # Brute force over the original vectors, bypassing HNSW and any quantized copy.
-            params = qe.SearchParams(
+            return qe.SearchParams(
                 exact=True,
                 quantization=qe.QuantizationSearchParams(ignore=True) if cfg["quantization"] else None,
             )
-        elif cfg["quantization"]:
-            params = qe.SearchParams(
+        if cfg["quantization"]:
+            return qe.SearchParams(
                 hnsw_ef=hnsw_ef,
                 quantization=qe.QuantizationSearchParams(rescore=rescore, oversampling=oversampling),
             )
-        else:
-            params = qe.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None
-        request = qe.QueryRequest(
-            limit=k,
-            query=qe.Query.Nearest(as_query_vector(vector, cfg["dim"])),
-            filter=_edge_filter(filter),
-            with_payload=True,
-            params=params,
-        )
-        sign = -1.0 if cfg["distance"] in LOWER_IS_BETTER else 1.0
-        return [Hit(str(p.id), sign * p.score, p.payload or {}) for p in shard.query(request)]
+        return qe.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None
 
     def scroll(
         self, name: str, *, with_vectors: bool = False, batch: int = 1000
@@ -346,14 +432,19 @@ class EdgeStore(StoreBase):
         return self._scroll(name, with_payload=True, with_vectors=with_vectors, batch=batch)
 
     def _scroll(self, name: str, *, with_payload: bool, with_vectors: bool, batch: int):
-        shard = self._shard(self._resolve(name))
+        real = self._resolve(name)
+        dense_name = self._config(real).get("dense_vector")
+        shard = self._shard(real)
+        with_vector = ([dense_name] if dense_name else True) if with_vectors else False
         offset = None
         while True:
             records, offset = shard.scroll(
-                qe.ScrollRequest(offset=offset, limit=batch, with_payload=with_payload, with_vector=with_vectors)
+                qe.ScrollRequest(offset=offset, limit=batch, with_payload=with_payload, with_vector=with_vector)
             )
             for r in records:
-                vec = np.asarray(r.vector, dtype=np.float32) if with_vectors else None
+                vec = None
+                if with_vectors:
+                    vec = np.asarray(r.vector[dense_name] if dense_name else r.vector, dtype=np.float32)
                 yield str(r.id), r.payload or {}, vec
             if offset is None:
                 return

@@ -5,12 +5,19 @@ is slow (pure Python + sqlite) and always searches exactly; it ignores HNSW, qua
 payload-index settings. We pass them anyway, since they matter on a server, and silence only
 the warnings saying so. Its folder lock (portalocker on <path>/.lock) makes a second client,
 in any process, fail: reported as StoreBusyError.
+
+Points carry a named dense vector "dense" and a sparse BM25 vector "sparse" with the IDF
+modifier, which local mode and a server both apply natively. Hybrid = one query_points call
+with two prefetches fused by Qdrant's parametrised RRF (`RrfQuery`, server >= 1.16; local
+mode implements it too). Collections created before hybrid search keep their unnamed dense
+vector and answer dense queries only.
 """
 
 from __future__ import annotations
 
 import contextlib
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -20,8 +27,11 @@ from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from .base import (
+    DEFAULT_RRF_K,
+    DENSE_VECTOR,
     LOWER_IS_BETTER,
     PAYLOAD_INDEXES,
+    SPARSE_VECTOR,
     CollectionNotFoundError,
     FilterDict,
     Hit,
@@ -30,11 +40,13 @@ from .base import (
     StoreError,
     as_matrix,
     as_query_vector,
+    as_sparse,
     busy_message,
     canonical_id,
     check_distance,
     check_name,
     check_quantization,
+    check_query,
     parse_filter,
 )
 
@@ -69,6 +81,38 @@ def _client_filter(filter: FilterDict | None) -> qm.Filter | None:
     )
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """What a collection stores; pre-hybrid collections have one unnamed dense vector."""
+
+    dim: int
+    distance: str
+    dense: str | None  # dense vector name, None = unnamed
+    sparse: bool
+
+    @classmethod
+    def of(cls, params: qm.CollectionParams) -> "_Layout":
+        vectors = params.vectors
+        if isinstance(vectors, dict):
+            dense, vp = DENSE_VECTOR, vectors[DENSE_VECTOR]
+        else:
+            dense, vp = None, vectors
+        sparse = SPARSE_VECTOR in (params.sparse_vectors or {})
+        return cls(vp.size, _DISTANCE_NAME[vp.distance], dense, sparse)
+
+
+def _sparse_vec(vec) -> qm.SparseVector:
+    indices, values = as_sparse(vec)
+    return qm.SparseVector(indices=indices, values=values)
+
+
+def _no_sparse_error(name: str) -> StoreError:
+    return StoreError(
+        f"collection {name!r} has no sparse vectors (created with sparse=False or before hybrid "
+        "search): query it in dense mode, or re-index it into a new collection"
+    )
+
+
 def _quantization_config(quantization: str | None):
     if quantization == "int8":
         return qm.ScalarQuantization(
@@ -93,7 +137,7 @@ class QdrantClientStore(StoreBase):
         self.path = Path(path) if path is not None else None
         self.engine = "local" if path is not None else "server"
         self._url = url
-        self._distances: dict[str, str] = {}  # collection/alias -> distance, for score signs
+        self._layouts: dict[str, _Layout] = {}  # collection/alias -> layout (vector names, distance)
         if path is not None:
             self.path.mkdir(parents=True, exist_ok=True)
             try:
@@ -136,12 +180,11 @@ class QdrantClientStore(StoreBase):
             raise CollectionNotFoundError(f"collection or alias {name!r} not found")
         return target
 
-    def _distance(self, name: str) -> str:
-        if name not in self._distances:
+    def _layout(self, name: str) -> _Layout:
+        if name not in self._layouts:
             with self._call(name):
-                vectors = self.client.get_collection(self._real(name)).config.params.vectors
-            self._distances[name] = _DISTANCE_NAME[vectors.distance]
-        return self._distances[name]
+                self._layouts[name] = _Layout.of(self.client.get_collection(self._real(name)).config.params)
+        return self._layouts[name]
 
     # ---- collections ----------------------------------------------------------------
 
@@ -155,26 +198,31 @@ class QdrantClientStore(StoreBase):
         hnsw_ef_construct: int = 100,
         quantization: str | None = None,
         indexing_threshold: int | None = None,
+        sparse: bool = True,
     ) -> bool:
         check_name(name)
         distance = check_distance(distance)
         quantization = check_quantization(quantization)
         with self._call(name):
             if self.collection_exists(name):
-                params = self.client.get_collection(name).config.params.vectors
-                have = (params.size, _DISTANCE_NAME[params.distance])
-                if have != (dim, distance):
+                have = _Layout.of(self.client.get_collection(name).config.params)
+                if (have.dim, have.distance) != (dim, distance):
                     raise StoreError(
-                        f"collection {name!r} exists with dim={have[0]}, distance={have[1]}; "
+                        f"collection {name!r} exists with dim={have.dim}, distance={have.distance}; "
                         f"asked for dim={dim}, distance={distance}. Use a new collection name "
                         "(e.g. one per embedding model) or delete the old one."
                     )
+                if sparse and not have.sparse:
+                    raise _no_sparse_error(name)
                 return False
             if name in self.aliases():
                 raise StoreError(f"{name!r} is already an alias; pick another collection name")
             self.client.create_collection(
                 name,
-                vectors_config=qm.VectorParams(size=dim, distance=_DISTANCE[distance]),
+                vectors_config={DENSE_VECTOR: qm.VectorParams(size=dim, distance=_DISTANCE[distance])},
+                sparse_vectors_config=(
+                    {SPARSE_VECTOR: qm.SparseVectorParams(modifier=qm.Modifier.IDF)} if sparse else None
+                ),
                 hnsw_config=qm.HnswConfigDiff(m=hnsw_m, ef_construct=hnsw_ef_construct),
                 quantization_config=_quantization_config(quantization),
                 optimizers_config=(
@@ -200,7 +248,7 @@ class QdrantClientStore(StoreBase):
     def delete_collection(self, name: str) -> None:
         with self._call(name):
             self.client.delete_collection(name)  # also drops its aliases; no-op if missing
-        self._distances.clear()
+        self._layouts.clear()
 
     # ---- points ---------------------------------------------------------------------
 
@@ -211,23 +259,45 @@ class QdrantClientStore(StoreBase):
         vectors: np.ndarray,
         payloads: Sequence[dict],
         *,
+        sparse: Sequence | None = None,
         batch_size: int = 512,
         progress: Callable[[int], None] | None = None,
     ) -> None:
+        """Insert or replace points (all their vectors). `sparse`: one SparseVec per point,
+        from rag_assets.sparse.encode_document; an empty one stores no sparse vector."""
         if len(payloads) != len(ids):
             raise StoreError(f"{len(ids)} ids but {len(payloads)} payloads")
         vecs = as_matrix(vectors, len(ids))
+        layout = self._layout(name)
+        if sparse is not None:
+            if len(sparse) != len(ids):
+                raise StoreError(f"{len(ids)} ids but {len(sparse)} sparse vectors")
+            if not layout.sparse:
+                raise _no_sparse_error(name)
         for start in range(0, len(ids), batch_size):
             stop = min(start + batch_size, len(ids))
-            batch = qm.Batch(
-                ids=[canonical_id(i) for i in ids[start:stop]],
-                vectors=vecs[start:stop].tolist(),
-                payloads=[dict(p) for p in payloads[start:stop]],
-            )
+            points = [
+                qm.PointStruct(
+                    id=canonical_id(ids[i]),
+                    vector=self._point_vector(layout, vecs[i].tolist(), sparse, i),
+                    payload=dict(payloads[i]),
+                )
+                for i in range(start, stop)
+            ]
             with self._call(name):
-                self.client.upsert(name, points=batch, wait=True)
+                self.client.upsert(name, points=points, wait=True)
             if progress is not None:
                 progress(stop - start)
+
+    @staticmethod
+    def _point_vector(layout: _Layout, dense: list[float], sparse: Sequence | None, i: int):
+        if layout.dense is None:
+            return dense  # pre-hybrid collection: one unnamed vector
+        vector: dict = {DENSE_VECTOR: dense}
+        # Empty vectors stay out: local mode would count them in the IDF corpus, Edge would not.
+        if sparse is not None and len(sparse[i].indices):
+            vector[SPARSE_VECTOR] = _sparse_vec(sparse[i])
+        return vector
 
     def delete(self, name: str, ids: Sequence[str]) -> None:
         if len(ids):
@@ -246,31 +316,51 @@ class QdrantClientStore(StoreBase):
     def query(
         self,
         name: str,
-        vector: np.ndarray,
+        vector: np.ndarray | None = None,
         k: int = 10,
         filter: FilterDict | None = None,
         *,
+        mode: str = "dense",
+        sparse_vector=None,
+        prefetch_k: int = 50,
+        rrf_k: int = DEFAULT_RRF_K,
         exact: bool = False,
         rescore: bool = True,
         oversampling: float | None = None,
         hnsw_ef: int | None = None,
     ) -> list[Hit]:
-        sign = -1.0 if self._distance(name) in LOWER_IS_BETTER else 1.0
+        """Top-k points. mode "dense": by `vector`; "sparse": BM25 by `sparse_vector`;
+        "hybrid": both, top max(prefetch_k, k) each, fused by RRF (score 1/(rrf_k + rank0))."""
+        check_query(mode, vector, sparse_vector, k, prefetch_k, rrf_k)
+        layout = self._layout(name)
+        if mode != "dense" and not layout.sparse:
+            raise _no_sparse_error(name)
+        flt = _client_filter(filter)
         params = qm.SearchParams(
             exact=exact,
             hnsw_ef=hnsw_ef,
             # exact => original vectors only; otherwise search quantized (if any) and rescore.
             quantization=qm.QuantizationSearchParams(ignore=exact, rescore=rescore, oversampling=oversampling),
         )
+        dense = as_query_vector(vector).tolist() if vector is not None else None
+        sparse = _sparse_vec(sparse_vector) if sparse_vector is not None else None
+        if mode == "dense":
+            kw = dict(query=dense, using=layout.dense, search_params=params)
+        elif mode == "sparse":
+            kw = dict(query=sparse, using=SPARSE_VECTOR)
+        else:
+            n = max(prefetch_k, k)
+            kw = dict(
+                prefetch=[
+                    qm.Prefetch(query=dense, using=layout.dense, limit=n, filter=flt, params=params),
+                    qm.Prefetch(query=sparse, using=SPARSE_VECTOR, limit=n, filter=flt),
+                ],
+                query=qm.RrfQuery(rrf=qm.Rrf(k=rrf_k)),
+            )
         with self._call(name):
-            points = self.client.query_points(
-                name,
-                query=as_query_vector(vector).tolist(),
-                limit=k,
-                query_filter=_client_filter(filter),
-                search_params=params,
-                with_payload=True,
-            ).points
+            points = self.client.query_points(name, limit=k, query_filter=flt, with_payload=True, **kw).points
+        # Only dense distances can be lower-is-better; BM25 dot products and RRF are not.
+        sign = -1.0 if mode == "dense" and layout.distance in LOWER_IS_BETTER else 1.0
         return [Hit(canonical_id(p.id), sign * p.score, p.payload or {}) for p in points]
 
     def scroll(
@@ -279,14 +369,18 @@ class QdrantClientStore(StoreBase):
         return self._scroll(name, with_payload=True, with_vectors=with_vectors, batch=batch)
 
     def _scroll(self, name: str, *, with_payload: bool, with_vectors: bool, batch: int):
+        dense = self._layout(name).dense if with_vectors else None
+        with_vector = ([dense] if dense else True) if with_vectors else False
         offset = None
         while True:
             with self._call(name):
                 records, offset = self.client.scroll(
-                    name, limit=batch, offset=offset, with_payload=with_payload, with_vectors=with_vectors
+                    name, limit=batch, offset=offset, with_payload=with_payload, with_vectors=with_vector
                 )
             for r in records:
-                vec = np.asarray(r.vector, dtype=np.float32) if with_vectors else None
+                vec = None
+                if with_vectors:
+                    vec = np.asarray(r.vector[dense] if dense else r.vector, dtype=np.float32)
                 yield canonical_id(r.id), r.payload or {}, vec
             if offset is None:
                 return
@@ -315,7 +409,7 @@ class QdrantClientStore(StoreBase):
         with self._call(collection):
             # delete + create in one request: Qdrant applies the batch atomically.
             self.client.update_collection_aliases(change_aliases_operations=ops)
-        self._distances.pop(alias, None)
+        self._layouts.pop(alias, None)
 
     # ---- metadata (native collection metadata, persisted by local mode too) --------
 

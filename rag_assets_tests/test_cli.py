@@ -1,0 +1,105 @@
+"""The `rag-assets` CLI contract: JSON shapes, one-line errors, busy store, dry run, sources status."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from rag_assets.cli import main
+from rag_assets_tests.gitrepo import commit, make_repo
+from rag_assets_tests.test_pipeline import MATH, SHOP
+
+
+@pytest.fixture
+def indexed(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", env.instance.root_directory)
+    repo = make_repo(tmp_path / "demo", {"mathutil.py": MATH, "shop.py": SHOP})
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(
+        json.dumps({"id": "q1", "query": "fibonacci number", "path": "mathutil.py", "start_line": 11, "end_line": 16,
+                    "kind": "function"}) + "\n"
+        + json.dumps({"id": "q2", "query": "sum of prices in the cart", "path": "shop.py", "start_line": 10,
+                      "end_line": 12, "kind": "method"}) + "\n"
+        + json.dumps({"id": "q3", "query": "hypotenuse of a triangle", "path": "nowhere.py", "start_line": 1,
+                      "end_line": 2, "kind": "method"}) + "\n")  # deliberately wrong path: a miss
+    env.write_sources({"name": "demo", "kind": "git", "url": str(tmp_path / "demo"), "queries": str(queries)})
+    env.index("demo")
+    return repo, queries
+
+
+def test_search_json_contract(indexed, capsys):
+    repo, _ = indexed
+    assert main(["search", "fibonacci number", "--source", "demo", "--k", "2", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert len(hits) == 2
+    assert {"path", "start_line", "end_line", "symbol", "score", "source", "commit", "text"} <= set(hits[0])
+    assert (hits[0]["path"], hits[0]["start_line"], hits[0]["end_line"]) == ("mathutil.py", 11, 16)
+    assert hits[0]["commit"] == repo.head.commit.hexsha and hits[0]["source"] == "demo"
+
+
+def test_search_filters_by_language_and_kind(indexed, capsys):
+    assert main(["search", "fibonacci", "--source", "demo", "--kind", "method", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert hits and all(h["symbol"].startswith("ShoppingCart.") for h in hits)
+
+
+def test_eval_json_contract(indexed, capsys):
+    _, queries = indexed
+    assert main(["eval", "--source", "demo", "--queries", str(queries), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["overall"] == {"recall@1": 0.6667, "recall@5": 0.6667, "recall@10": 0.6667, "mrr@10": 0.6667, "n": 3}
+    assert report["by_kind"]["function"]["recall@1"] == 1.0
+    assert report["by_kind"]["method"]["n"] == 2
+
+
+def test_bad_input_is_one_line_nonzero(indexed, capsys, tmp_path):
+    cases = [
+        (["search", "x", "--source", "nope"], "source 'nope' is not indexed"),
+        (["search", "   ", "--source", "demo"], "empty query"),
+        (["search", "x", "--source", "demo", "--k", "0"], "k must be between 1 and 100"),
+        (["index", "unknown"], "no source named 'unknown'"),
+        (["eval", "--source", "demo", "--queries", str(tmp_path / "missing.jsonl")], "missing.jsonl: query file not found"),
+    ]
+    for argv, needle in cases:
+        assert main(argv) != 0
+        err = capsys.readouterr().err.strip()
+        assert needle in err and "\n" not in err, err
+
+
+def test_search_while_store_is_busy_fails_clearly(indexed, capsys, env):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from rag_assets.store import open_store
+            s = open_store({str(env.data_dir)!r})
+            s.count("demo")
+            print("holding", flush=True)
+            time.sleep(60)
+        """)], stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        assert main(["search", "fibonacci", "--source", "demo"]) == 1
+        err = capsys.readouterr().err
+        assert "locked by another process" in err and "QDRANT_URL" in err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(["search", "fibonacci", "--source", "demo", "--k", "1"]) == 0  # and it still works afterwards
+
+
+def test_dry_run_and_sources_status(indexed, capsys):
+    repo, _ = indexed
+    assert main(["index", "demo", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "files: 2 to index" in out and "chunks: 6" in out and "to embed with minilm-l6: 0 chunks" in out
+    commit(repo, {"extra.py": "def extra():\n    return 1\n"}, "more")
+    assert main(["sources", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["state"] == "stale (new commits)" and row["points"] == row["chunks"] == 6
+    assert main(["index", "demo", "--dry-run"]) == 0
+    assert "to embed with minilm-l6: 1 chunks (6 already embedded)" in capsys.readouterr().out
