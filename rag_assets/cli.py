@@ -64,6 +64,39 @@ def cmd_index(args) -> int:
     return 0
 
 
+def cmd_alias(args) -> int:
+    from .models import get_model
+    from .sources import get_source
+
+    get_source(args.source)
+    get_model(args.model)
+    _ensure_dagster_home()
+    from .runner import promote
+
+    print(promote(args.source, args.model))
+    return 0
+
+
+def cmd_collections(args) -> int:
+    with _store() as store:
+        aliases = store.aliases()
+        live = set(aliases.values())
+        if args.drop:
+            if args.drop in live:
+                raise CliError(f"collection '{args.drop}' is live (alias {', '.join(a for a, c in aliases.items() if c == args.drop)}); "
+                               "move the alias first: rag-assets alias SOURCE MODEL")
+            if not store.collection_exists(args.drop):
+                raise CliError(f"no collection named '{args.drop}'")
+            store.delete_collection(args.drop)
+            print(f"dropped {args.drop}")
+            return 0
+        for name, count in sorted(store.list_collections().items()):
+            meta = store.get_metadata(name)
+            mark = "live" if name in live else "kept"
+            print(f"{name:<40}{count:>9} points  {str(meta.get('indexed_commit', ''))[:12]:<13}{mark}")
+    return 0
+
+
 def cmd_search(args) -> int:
     from .search import Searcher
 
@@ -151,6 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="embedding model key (default: RAG_MODEL or minilm-l6)")
     s.add_argument("--dry-run", action="store_true", help="count files, chunks, tokens and estimate time; embed nothing")
     s.set_defaults(func=cmd_index)
+
+    s = sub.add_parser("alias", help="point SOURCE's alias at MODEL's collection (switch or roll back), checks first")
+    s.add_argument("source")
+    s.add_argument("model")
+    s.set_defaults(func=cmd_alias)
+
+    s = sub.add_parser("collections", help="list collections (live or kept), or drop a kept one")
+    s.add_argument("--drop", metavar="COLLECTION", help="delete a collection that no alias points at")
+    s.set_defaults(func=cmd_collections)
 
     s = sub.add_parser("search", help="search a source; prints hits with path:start-end citations")
     s.add_argument("query")

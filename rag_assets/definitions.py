@@ -3,7 +3,7 @@
 from dagster import Definitions
 
 from .defs import assets, checks
-from .defs.jobs import embed_job, snapshot_job
+from .defs.jobs import embed_job, promote_job, snapshot_job
 from .defs.resources import EmbedderResource, ParquetIOManager, RagSettings, VectorStoreResource
 
 settings = RagSettings()
@@ -14,7 +14,7 @@ defs = Definitions(
         checks.chunks_are_sane, checks.vectors_are_sane, checks.points_match_chunks, checks.golden_recall,
         checks.approximate_search_recall,
     ],
-    jobs=[snapshot_job, embed_job],
+    jobs=[snapshot_job, embed_job, promote_job],
     resources={
         "settings": settings,
         "parquet_io": ParquetIOManager(settings=settings),

@@ -56,3 +56,11 @@ def index_source(source: str, model: str, instance: DagsterInstance | None = Non
         f"reused {e.get('reused')}; collection {q.get('collection')}: {q.get('points')} points "
         f"(+{q.get('upserted')} -{q.get('deleted')}); runs {r1.run_id[:8]}, {r2.run_id[:8]}"
     )
+
+
+def promote(source: str, model: str, instance: DagsterInstance | None = None) -> str:
+    """Move the source's alias to this model's collection (a switch or a rollback), checks first."""
+    instance = instance or DagsterInstance.get()
+    result = _execute("promote_alias", source_model_key(source, model), instance, False)
+    m = _metadata(result, "collection_alias")
+    return f"alias '{source}': {m.get('previous')} -> {m.get('collection')} ({m.get('points')} points); run {result.run_id[:8]}"

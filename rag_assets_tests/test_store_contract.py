@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rag_assets.sparse import SparseVec, encode_documents, encode_query, token_index
 from rag_assets.store import (
     PAYLOAD_INDEXES,
     CollectionNotFoundError,
@@ -401,6 +404,234 @@ def test_open_store_engine_selection(data_dir, monkeypatch):
 
 def test_payload_indexes_constant():
     assert PAYLOAD_INDEXES == {k: "keyword" for k in ("source", "path", "language", "symbol", "kind")}
+
+
+# ---- sparse / hybrid ----------------------------------------------------------------
+
+RARE = 37  # the only chunk mentioning ParquetIOManager
+
+
+def code_texts(n: int = N) -> list[str]:
+    texts = [
+        f"def handler_{i}(request):\n    cfg = load_config(path_{i % 5})\n    return render(cfg, request)"
+        for i in range(n)
+    ]
+    texts[RARE] += "\n\nclass ParquetIOManager(IOManager):\n    pass"
+    return texts
+
+
+@pytest.fixture
+def sparse_filled(store):
+    ids, vectors, payloads = make_points()
+    store.ensure_collection("h", DIM)
+    store.upsert("h", ids, vectors, payloads, sparse=encode_documents(code_texts()), batch_size=16)
+    store.finalize("h")
+    return store, ids, vectors, payloads
+
+
+def test_sparse_query_finds_rare_identifier(sparse_filled):
+    store, ids, vectors, _ = sparse_filled
+    q = encode_query("ParquetIOManager")
+    hits = store.query("h", mode="sparse", sparse_vector=q, k=5)
+    assert hits[0].id == ids[RARE] and hits[0].score > 0
+    assert len(hits) == 1  # no other chunk shares a token with the query (io/manager/parquet)
+    # Dense alone points at chunk 3; hybrid keeps it first-ranked and pulls in the rare chunk.
+    assert store.query("h", vectors[3], k=1)[0].id == ids[3]
+    hybrid = [h.id for h in store.query("h", vectors[3], k=2, mode="hybrid", sparse_vector=q)]
+    assert set(hybrid) == {ids[3], ids[RARE]}
+
+
+def test_sparse_scores_apply_idf_natively(sparse_filled):
+    store, ids, _, _ = sparse_filled
+    texts = code_texts()
+    docs = encode_documents(texts)
+    # BM25 IDF as Qdrant computes it, over the N points that have a sparse vector.
+    def idf(df: int) -> float:
+        return math.log((N - df + 0.5) / (df + 0.5) + 1)
+
+    rare_tok, common_tok = "parquet", "handler"  # 1 chunk vs all N chunks
+    for tok, df in ((rare_tok, 1), (common_tok, N)):
+        j = RARE
+        weight = float(docs[j].values[list(docs[j].indices).index(token_index(tok))])
+        hits = store.query("h", mode="sparse", sparse_vector=encode_query(tok), k=N)
+        score = {h.id: h.score for h in hits}[ids[j]]
+        assert score == pytest.approx(idf(df) * weight, rel=1e-4)
+
+
+def _rrf_points():
+    """Dense (query e0) ranks A C B D E; sparse ranks B C E (A and D have no sparse vector)."""
+    names = "ABCDE"
+    cos = {"A": 1.0, "C": 0.9, "B": 0.7, "D": 0.5, "E": 0.3}
+    vectors = np.zeros((5, DIM), np.float32)
+    for i, n in enumerate(names):
+        vectors[i, 0], vectors[i, i + 1] = cos[n], math.sqrt(1 - cos[n] ** 2)
+    sv = {
+        "B": SparseVec(np.array([1, 2], np.uint32), np.array([2.0, 2.0], np.float32)),
+        "C": SparseVec(np.array([1], np.uint32), np.array([1.5], np.float32)),
+        "E": SparseVec(np.array([2], np.uint32), np.array([1.0], np.float32)),
+    }
+    empty = SparseVec(np.zeros(0, np.uint32), np.zeros(0, np.float32))
+    ids = [str(uuid.UUID(int=i + 1)) for i in range(5)]
+    payloads = [{"name": n, "source": "s"} for n in names]
+    return ids, vectors, payloads, [sv.get(n, empty) for n in names]
+
+
+@pytest.mark.parametrize("rrf_k", [2, 60])
+def test_hybrid_rrf_order_and_scores(store, rrf_k):
+    ids, vectors, payloads, sparse = _rrf_points()
+    store.ensure_collection("r", DIM)
+    store.upsert("r", ids, vectors, payloads, sparse=sparse)
+    q_dense = np.eye(DIM, dtype=np.float32)[0]
+    q_sparse = SparseVec(np.array([1, 2], np.uint32), np.array([1.0, 1.0], np.float32))
+    dense = [h.payload["name"] for h in store.query("r", q_dense, k=5)]
+    sparse_hits = [h.payload["name"] for h in store.query("r", mode="sparse", sparse_vector=q_sparse, k=5)]
+    assert dense == list("ACBDE") and sparse_hits == list("BCE")
+
+    expected: dict[str, float] = {}
+    for ranking in (dense, sparse_hits):
+        for rank, n in enumerate(ranking):
+            expected[n] = expected.get(n, 0.0) + 1.0 / (rrf_k + rank)
+    hits = store.query("r", q_dense, k=5, mode="hybrid", sparse_vector=q_sparse, rrf_k=rrf_k)
+    assert [h.payload["name"] for h in hits] == sorted(expected, key=expected.get, reverse=True)
+    assert [h.score for h in hits] == pytest.approx(sorted(expected.values(), reverse=True), rel=1e-5)
+    # k=2: B (sparse #1, dense #3) beats A (dense #1 only) and C (#2 in both) -- for either k.
+    assert [h.payload["name"] for h in hits[:2]] == ["B", "C"]
+    again = store.query("r", q_dense, k=5, mode="hybrid", sparse_vector=q_sparse, rrf_k=rrf_k)
+    assert again == hits  # deterministic
+
+    # prefetch_k bounds each branch: with 1, only A (dense #1) and B (sparse #1) are fused...
+    few = store.query("r", q_dense, k=1, mode="hybrid", sparse_vector=q_sparse, prefetch_k=1, rrf_k=rrf_k)
+    assert len(few) == 1 and few[0].payload["name"] in "AB"
+    # ...but never below k.
+    assert len(store.query("r", q_dense, k=5, mode="hybrid", sparse_vector=q_sparse, prefetch_k=1)) == 5
+
+
+def test_filters_apply_in_sparse_and_hybrid(sparse_filled):
+    store, ids, vectors, payloads = sparse_filled
+    assert payloads[RARE]["source"] == "repo_b"
+    q = encode_query("ParquetIOManager handler_2")
+    for mode in ("sparse", "hybrid"):
+        hits = store.query("h", vectors[RARE], k=N, mode=mode, sparse_vector=q, filter={"source": "repo_a"})
+        assert hits and all(h.payload["source"] == "repo_a" for h in hits)
+        assert ids[RARE] not in {h.id for h in hits}
+        hits = store.query(
+            "h", vectors[RARE], k=N, mode=mode, sparse_vector=q, filter={"language": ["python", "rst"], "source": "repo_b"}
+        )
+        assert hits[0].id == ids[RARE]
+        assert all(h.payload["language"] in ("python", "rst") and h.payload["source"] == "repo_b" for h in hits)
+        assert store.query("h", vectors[0], k=3, mode=mode, sparse_vector=q, filter={"symbol": "nope"}) == []
+
+
+def test_reupsert_with_sparse_is_idempotent(sparse_filled):
+    store, ids, vectors, payloads = sparse_filled
+    q = encode_query("ParquetIOManager handler render")
+    before_sparse = store.query("h", mode="sparse", sparse_vector=q, k=10)
+    before_hybrid = store.query("h", vectors[5], mode="hybrid", sparse_vector=q, k=10)
+    for _ in range(2):
+        store.upsert("h", ids, vectors, payloads, sparse=encode_documents(code_texts()))
+    store.finalize("h")
+    assert store.count("h") == N
+    after_sparse = store.query("h", mode="sparse", sparse_vector=q, k=10)
+    assert [h.id for h in after_sparse] == [h.id for h in before_sparse]
+    assert [h.score for h in after_sparse] == pytest.approx([h.score for h in before_sparse], rel=1e-5)
+    assert store.query("h", vectors[5], mode="hybrid", sparse_vector=q, k=10) == before_hybrid
+
+
+def test_upsert_without_sparse_drops_the_sparse_vector(sparse_filled):
+    store, ids, vectors, payloads = sparse_filled
+    q = encode_query("ParquetIOManager")
+    store.upsert("h", ids[RARE : RARE + 1], vectors[RARE : RARE + 1], payloads[RARE : RARE + 1])
+    assert store.query("h", mode="sparse", sparse_vector=q) == []
+    assert store.query("h", vectors[RARE], k=1)[0].id == ids[RARE]  # dense untouched
+
+
+def test_empty_sparse_vectors(store):
+    ids, vectors, payloads = make_points(4)
+    sparse = encode_documents(["+ - * /", "load_config()", "", "render(cfg)"])
+    assert len(sparse[0]) == len(sparse[2]) == 0
+    store.ensure_collection("c", DIM)
+    store.upsert("c", ids, vectors, payloads, sparse=sparse)
+    assert store.count("c") == 4
+    hits = store.query("c", mode="sparse", sparse_vector=encode_query("config render"), k=4)
+    assert {h.id for h in hits} == {ids[1], ids[3]}
+    assert store.query("c", mode="sparse", sparse_vector=encode_query("")) == []
+    hybrid = store.query("c", vectors[2], k=4, mode="hybrid", sparse_vector=encode_query(""))
+    assert hybrid[0].id == ids[2] and len(hybrid) == 4  # dense branch alone
+
+
+def test_scroll_returns_dense_vector_of_hybrid_points(sparse_filled):
+    store, ids, vectors, _ = sparse_filled
+    rows = {pid: vec for pid, _, vec in store.scroll("h", with_vectors=True)}
+    assert set(rows) == set(ids)
+    j = ids.index(ids[RARE])
+    assert rows[ids[j]].shape == (DIM,)
+    assert np.allclose(rows[ids[j]], vectors[j] / np.linalg.norm(vectors[j]), atol=1e-5)
+
+
+def test_query_mode_errors(filled):
+    store, ids, vectors, payloads = filled
+    q = encode_query("handler")
+    with pytest.raises(StoreError, match="mode"):
+        store.query("code_v1", vectors[0], mode="bm25")
+    with pytest.raises(StoreError, match="sparse_vector"):
+        store.query("code_v1", vectors[0], mode="hybrid")
+    with pytest.raises(StoreError, match="dense query vector"):
+        store.query("code_v1", mode="hybrid", sparse_vector=q)
+    with pytest.raises(StoreError, match="dense query vector"):
+        store.query("code_v1")
+    with pytest.raises(StoreError):
+        store.upsert("code_v1", ids[:2], vectors[:2], payloads[:2], sparse=[q])  # length mismatch
+    bad = SparseVec(np.array([3, 3], np.uint32), np.array([1.0, 1.0], np.float32))
+    with pytest.raises(StoreError, match="unique"):
+        store.query("code_v1", mode="sparse", sparse_vector=bad)
+
+
+def test_dense_only_collection(store):
+    ids, vectors, payloads = make_points(10)
+    assert store.ensure_collection("d", DIM, sparse=False) is True
+    assert store.ensure_collection("d", DIM, sparse=False) is False
+    with pytest.raises(StoreError, match="no sparse vectors"):
+        store.ensure_collection("d", DIM)  # sparse=True asked of a dense-only collection
+    store.upsert("d", ids, vectors, payloads)
+    assert store.query("d", vectors[4], k=1)[0].id == ids[4]
+    with pytest.raises(StoreError, match="no sparse vectors"):
+        store.upsert("d", ids, vectors, payloads, sparse=encode_documents(["x"] * 10))
+    for mode in ("sparse", "hybrid"):
+        with pytest.raises(StoreError, match="no sparse vectors"):
+            store.query("d", vectors[0], mode=mode, sparse_vector=encode_query("x"))
+    assert store.ensure_collection("h", DIM) is True  # and sparse=True (default) is accepted again
+    assert store.ensure_collection("h", DIM, sparse=False) is False  # a subset of what exists
+
+
+def _make_legacy_collection(store, engine: str, name: str, dim: int) -> None:
+    """A collection as created before hybrid search: one unnamed dense vector."""
+    if engine == "edge":
+        import qdrant_edge as qe
+
+        qe.EdgeShard.create(
+            str(store.root / name), qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine))
+        ).close()
+        cfg = {"dim": dim, "distance": "cosine", "quantization": None, "metadata": {}}
+        (store.root / name / "rag_collection.json").write_text(json.dumps(cfg))
+    else:
+        from qdrant_client import models as qm
+
+        store.client.create_collection(name, vectors_config=qm.VectorParams(size=dim, distance=qm.Distance.COSINE))
+
+
+def test_pre_hybrid_collection_still_serves_dense(store, engine):
+    ids, vectors, payloads = make_points(12)
+    _make_legacy_collection(store, engine, "old", DIM)
+    assert store.ensure_collection("old", DIM, sparse=False) is False
+    with pytest.raises(StoreError, match="no sparse vectors"):
+        store.ensure_collection("old", DIM)
+    store.upsert("old", ids, vectors, payloads)
+    store.set_alias("old_alias", "old")
+    assert store.query("old_alias", vectors[7], k=1)[0].id == ids[7]
+    rows = {pid: vec for pid, _, vec in store.scroll("old", with_vectors=True)}
+    assert np.allclose(rows[ids[7]], vectors[7] / np.linalg.norm(vectors[7]), atol=1e-5)
+    with pytest.raises(StoreError, match="no sparse vectors"):
+        store.query("old", vectors[0], mode="hybrid", sparse_vector=encode_query("x"))
 
 
 # ---- Edge-specific ----------------------------------------------------------------

@@ -135,14 +135,14 @@ def qdrant_collection(
         stats = sync_collection(
             s, name, chunks.df, embeddings, dim=spec.dim, distance=spec.distance, progress=progress,
             meta={"indexed_commit": commit, "model": spec.key, "model_version": spec.version, "source": source},
-            quantization=settings.quantization, indexing_threshold=settings.indexing_threshold_kb,
+            quantization=settings.quantize, indexing_threshold=settings.indexing_threshold_kb,
         )
         alias_target = s.resolve_alias(source)
     return MaterializeResult(metadata={
         "collection": name, "engine": s.engine, "commit": commit, "points": stats.points,
         "upserted": stats.upserted, "deleted": stats.deleted, "unchanged": stats.unchanged,
         "live_alias": f"{source} -> {alias_target}", "seconds": round(stats.seconds, 2), "model": spec.key,
-        "dim": spec.dim, "quantization": settings.quantization or "none",
+        "dim": spec.dim, "quantization": settings.quantize or "none",
     })
 
 
@@ -165,7 +165,7 @@ def collection_alias(context: AssetExecutionContext, store: VectorStoreResource,
     with store.open() as s:
         ok, meta = collection_quality(s, name, chunks_table.df, chunks_table.meta.get("commit", ""))
         recall_ok, recall_meta = recall_quality(s, source, spec.key, settings.source(source).queries,
-                                                settings.recall_threshold)
+                                                settings.min_recall)
         if not ok or recall_ok is False:
             raise Failure(f"alias '{source}' stays on {s.resolve_alias(source)}: {name} fails its checks",
                           metadata={**meta, **recall_meta})

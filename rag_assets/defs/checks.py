@@ -66,11 +66,11 @@ def points_match_chunks(
 def golden_recall(
     context: AssetCheckExecutionContext, settings: RagSettings, store: VectorStoreResource,
 ) -> AssetCheckResult:
-    """recall@10 and MRR@10 on the source's golden queries, against settings.recall_threshold."""
+    """recall@10 and MRR@10 on the source's golden queries, against settings.min_recall."""
     keys = context.partition_key.keys_by_dimension
     with store.open() as s:
         return _result(*recall_quality(s, keys["source"], keys["model"], settings.source(keys["source"]).queries,
-                                       settings.recall_threshold))
+                                       settings.min_recall))
 
 
 @asset_check(asset=qdrant_collection, partitions_def=source_model_partitions, blocking=True)
@@ -88,6 +88,6 @@ def approximate_search_recall(
         texts = list(df["text"].sample(min(N_SAMPLE_QUERIES, len(df)), random_state=0)) if len(df) else []
     with store.open() as s:
         if s.engine == "local":
-            return _result(*approximate_recall(s, "", np.zeros((0, spec.dim)), settings.quantization))
+            return _result(*approximate_recall(s, "", np.zeros((0, spec.dim)), settings.quantize))
         vectors = Embedder(spec).encode_queries(texts)
-        return _result(*approximate_recall(s, collection_name(keys["source"], spec.key), vectors, settings.quantization))
+        return _result(*approximate_recall(s, collection_name(keys["source"], spec.key), vectors, settings.quantize))

@@ -17,3 +17,9 @@ embed_job = define_asset_job(
     description="Embed a source's chunks with one model, sync its Qdrant collection, and move the source's "
     "alias to it when the blocking checks pass (per source × model).",
 )
+promote_job = define_asset_job(
+    "promote_alias",
+    selection=AssetSelection.assets("collection_alias"),
+    partitions_def=source_model_partitions,
+    description="Point a source's alias at one model's collection after re-verifying it (switch or roll back).",
+)

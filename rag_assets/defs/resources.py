@@ -22,9 +22,19 @@ class RagSettings(ConfigurableResource):
     data_dir: str | None = None
     sources_file: str | None = None
     max_tokens: int = 512
-    recall_threshold: float = 0.5  # recall@10 on golden queries a collection needs before its alias moves
-    quantization: str | None = None  # None | "int8" | "binary" (real on Edge and servers)
+    # Unset fields fall back to env vars, so the CLI, schedules and the UI share one configuration.
+    recall_threshold: float | None = None  # RAG_RECALL_THRESHOLD, default 0.5: recall@10 needed to move the alias
+    quantization: str | None = None  # RAG_QUANTIZATION: none | int8 | binary (real on Edge and servers)
     indexing_threshold_kb: int | None = None  # HNSW is built above this segment size (Qdrant default 10 MB)
+
+    @property
+    def min_recall(self) -> float:
+        return self.recall_threshold if self.recall_threshold is not None else float(os.environ.get("RAG_RECALL_THRESHOLD", 0.5))
+
+    @property
+    def quantize(self) -> str | None:
+        q = self.quantization or os.environ.get("RAG_QUANTIZATION") or None
+        return None if q == "none" else q
 
     @property
     def root(self) -> Path:

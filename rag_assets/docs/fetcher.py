@@ -224,6 +224,8 @@ class Fetcher:
             raise _Failure("too many redirects", f"more than {self.config.max_redirects}")
         except _Failure as f:
             res.error, res.detail = f.reason, f.detail
+            if res.attempts > 1:
+                res.detail += (", " if f.detail else "") + f"{res.attempts} attempts"
             res.http_status = f.status or res.http_status
             return res
 
@@ -355,7 +357,8 @@ class Fetcher:
                         raise _Failure("timeout", f"body not done after {cfg.total_timeout_s:g}s", retry=True)
                 return _Resp(code, r.headers, bytes(body))
         except httpx.TimeoutException as e:
-            raise _Failure("timeout", type(e).__name__, retry=True) from None
+            raise _Failure("timeout", f"{type(e).__name__} (connect {cfg.connect_timeout_s:g}s, "
+                                      f"read {cfg.read_timeout_s:g}s)", retry=True) from None
         except httpx.TransportError as e:
             raise _Failure("connection error", f"{type(e).__name__}: {e}".splitlines()[0][:200], retry=True) from None
 

@@ -83,11 +83,12 @@ def _clean_title(text: str) -> str:
 def html_to_text(html: str | bytes, charset: str | None = None) -> Converted:
     """Convert one HTML page; bytes are decoded by BeautifulSoup (meta charset aware)."""
     soup = BeautifulSoup(html, "html.parser", from_encoding=charset if isinstance(html, bytes) else None)
-    title = _clean_title(soup.title.get_text()) if soup.title else ""
-    h1 = soup.find("h1")
-    if not title and h1:
-        title = _clean_title(h1.get_text())
     root = _content_root(soup)
+    # The article's <h1> is the cleanest title; <title> usually carries a " — Site" suffix.
+    h1 = root.find("h1") or soup.find("h1")
+    title = _clean_title(h1.get_text()) if h1 else ""
+    if not title and soup.title:
+        title = _clean_title(soup.title.get_text())
     for c in root.find_all(string=lambda s: isinstance(s, Comment)):
         c.extract()
     for el in root.find_all(_DROP_TAGS):

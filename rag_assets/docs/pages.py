@@ -120,7 +120,7 @@ class _Builder:
 
     def not_modified(self, ref: PageRef, res: FetchResult) -> None:
         old = self.prev[ref.page_id]
-        self.rows[ref.page_id] = {**old, "url": ref.url, "status": "not_modified", "duplicate_of": None,
+        self.rows[ref.page_id] = {**old, "status": "not_modified", "duplicate_of": None,
                                   "error": None, "etag": res.etag, "last_modified": res.last_modified,
                                   "fetched_at": self.now}
 
@@ -132,8 +132,7 @@ class _Builder:
                          + (" (keeping the previous text)" if kept else ""))
         self.reasons[ref.page_id] = reason
         if kept:  # stays searchable; its old validators still describe that old text
-            self.rows[ref.page_id] = {**old, "url": ref.url, "status": "failed", "duplicate_of": None,
-                                      "error": error}
+            self.rows[ref.page_id] = {**old, "status": "failed", "duplicate_of": None, "error": error}
         else:
             self.rows[ref.page_id] = dict(
                 page_id=ref.page_id, url=ref.url, title=ref.title or _fallback_title(ref), text="",
@@ -149,7 +148,9 @@ class _Builder:
             self.failed(ref, "http 304", "not modified but no previous text")
         else:
             title, text = page_text(res.body, res.content_type, res.charset)
-            self.content(ref, title, text, res.etag, res.last_modified)
+            # url: where the page really lives (after redirects); page_id stays the discovered URL.
+            self.content(PageRef(ref.page_id, res.final_url or ref.url, ref.title), title, text,
+                         res.etag, res.last_modified)
 
 
 def _fallback_title(ref: PageRef) -> str:

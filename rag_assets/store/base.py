@@ -126,7 +126,7 @@ def as_sparse(vec: Any) -> tuple[list[int], list[float]]:
         idx = np.asarray(vec.indices, dtype=np.int64).reshape(-1)
         val = np.asarray(vec.values, dtype=np.float32).reshape(-1)
     except AttributeError:
-        raise StoreError(f"expected a SparseVec with .indices and .values, got {type(vec).__name__}") from None
+        raise StoreError(f"expected a SparseVec (.indices, .values), got {type(vec).__name__}") from None
     if idx.shape != val.shape:
         raise StoreError(f"sparse vector has {idx.size} indices but {val.size} values")
     if idx.size and (idx.min() < 0 or idx.max() > 0xFFFFFFFF):

@@ -393,11 +393,12 @@ class EdgeStore(StoreBase):
                 request = qe.QueryRequest(limit=k, query=sparse_query, filter=flt, with_payload=True)
             else:
                 n = max(prefetch_k, k)
+                dense_query = self._dense_query(cfg, vector)
                 dense_params = self._dense_params(cfg, exact, rescore, oversampling, hnsw_ef)
                 request = qe.QueryRequest(
                     limit=k,
                     prefetches=[
-                        qe.Prefetch(limit=n, query=self._dense_query(cfg, vector), filter=flt, params=dense_params),
+                        qe.Prefetch(limit=n, query=dense_query, filter=flt, params=dense_params),
                         qe.Prefetch(limit=n, query=sparse_query, filter=flt),
                     ],
                     query=qe.Fusion.Rrf(k=rrf_k),
@@ -438,9 +439,10 @@ class EdgeStore(StoreBase):
         with_vector = ([dense_name] if dense_name else True) if with_vectors else False
         offset = None
         while True:
-            records, offset = shard.scroll(
-                qe.ScrollRequest(offset=offset, limit=batch, with_payload=with_payload, with_vector=with_vector)
+            request = qe.ScrollRequest(
+                offset=offset, limit=batch, with_payload=with_payload, with_vector=with_vector
             )
+            records, offset = shard.scroll(request)
             for r in records:
                 vec = None
                 if with_vectors:
