@@ -2,7 +2,7 @@
 
 from dagster import Definitions
 
-from .defs import assets, checks
+from .defs import assets, checks, schedules, sensors
 from .defs.jobs import embed_job, promote_job, snapshot_job
 from .defs.resources import EmbedderResource, ParquetIOManager, RagSettings, VectorStoreResource
 
@@ -15,6 +15,8 @@ defs = Definitions(
         checks.approximate_search_recall,
     ],
     jobs=[snapshot_job, embed_job, promote_job],
+    sensors=[sensors.git_heads_sensor, sensors.sources_sensor, sensors.first_index_sensor],
+    schedules=[schedules.nightly_docs_refresh, schedules.weekly_reembed],
     resources={
         "settings": settings,
         "parquet_io": ParquetIOManager(settings=settings),

@@ -39,14 +39,16 @@ pytestmark = [pytest.mark.filterwarnings("ignore:.*run_id is deprecated"),
 MODEL = "minilm-l6"
 TEXTS = [
     "def add(a, b):\n    return a + b",
-    "class Stack:\n    def __init__(self):\n        self.items = []\n\n    def push(self, x):\n        self.items.append(x)",
+    "class Stack:\n    def __init__(self):\n        self.items = []\n\n"
+    "    def push(self, x):\n        self.items.append(x)",
     "import os\nprint(os.getcwd())",
     "# Installation\n\nRun `pip install rag-assets` and then `rag-assets index`.",
     "async def fetch(url):\n    async with httpx.AsyncClient() as c:\n        return (await c.get(url)).json()",
     "SELECT id, name FROM users WHERE active = 1 ORDER BY name;",
     "x = 1",
     "fn main() {\n    println!(\"hello\");\n}",
-    "def parse(text: str) -> list[str]:\n    \"\"\"Split on commas, strip blanks.\"\"\"\n    return [t.strip() for t in text.split(',') if t.strip()]",
+    "def parse(text: str) -> list[str]:\n    \"\"\"Split on commas, strip blanks.\"\"\"\n"
+    "    return [t.strip() for t in text.split(',') if t.strip()]",
     "for i in range(10):\n    if i % 2:\n        continue\n    print(i)",
 ]
 HASHES = [f"h{i:02d}" for i in range(len(TEXTS))]
@@ -177,7 +179,8 @@ class FakeKaggle:
             self.pushed.append(json.loads(body))
             if self.run_script:
                 self.execute(self.pushed[-1]["text"])
-            return 200, {"ref": "/code/" + self.pushed[-1]["slug"], "versionNumber": len(self.pushed), "error": ""}, None
+            ref = "/code/" + self.pushed[-1]["slug"]
+            return 200, {"ref": ref, "versionNumber": len(self.pushed), "error": ""}, None
         if method == "GET" and api == "/kernels/status":
             status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
             return 200, {"status": status, "failureMessage": self.failure if status == "error" else ""}, None

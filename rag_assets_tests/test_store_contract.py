@@ -508,17 +508,17 @@ def test_hybrid_rrf_order_and_scores(store, rrf_k):
 
 def test_filters_apply_in_sparse_and_hybrid(sparse_filled):
     store, ids, vectors, payloads = sparse_filled
-    assert payloads[RARE]["source"] == "repo_b"
+    assert (payloads[RARE]["source"], payloads[RARE]["language"]) == ("repo_b", "markdown")
     q = encode_query("ParquetIOManager handler_2")
     for mode in ("sparse", "hybrid"):
         hits = store.query("h", vectors[RARE], k=N, mode=mode, sparse_vector=q, filter={"source": "repo_a"})
         assert hits and all(h.payload["source"] == "repo_a" for h in hits)
         assert ids[RARE] not in {h.id for h in hits}
-        hits = store.query(
-            "h", vectors[RARE], k=N, mode=mode, sparse_vector=q, filter={"language": ["python", "rst"], "source": "repo_b"}
-        )
+        flt = {"language": ["markdown", "rst"], "source": "repo_b"}
+        hits = store.query("h", vectors[RARE], k=N, mode=mode, sparse_vector=q, filter=flt)
         assert hits[0].id == ids[RARE]
-        assert all(h.payload["language"] in ("python", "rst") and h.payload["source"] == "repo_b" for h in hits)
+        assert all(h.payload["language"] in ("markdown", "rst") for h in hits)
+        assert all(h.payload["source"] == "repo_b" for h in hits)
         assert store.query("h", vectors[0], k=3, mode=mode, sparse_vector=q, filter={"symbol": "nope"}) == []
 
 
@@ -563,9 +563,8 @@ def test_scroll_returns_dense_vector_of_hybrid_points(sparse_filled):
     store, ids, vectors, _ = sparse_filled
     rows = {pid: vec for pid, _, vec in store.scroll("h", with_vectors=True)}
     assert set(rows) == set(ids)
-    j = ids.index(ids[RARE])
-    assert rows[ids[j]].shape == (DIM,)
-    assert np.allclose(rows[ids[j]], vectors[j] / np.linalg.norm(vectors[j]), atol=1e-5)
+    assert all(vec.shape == (DIM,) and vec.dtype == np.float32 for vec in rows.values())
+    assert np.allclose(rows[ids[RARE]], vectors[RARE] / np.linalg.norm(vectors[RARE]), atol=1e-5)
 
 
 def test_query_mode_errors(filled):
@@ -599,8 +598,8 @@ def test_dense_only_collection(store):
     for mode in ("sparse", "hybrid"):
         with pytest.raises(StoreError, match="no sparse vectors"):
             store.query("d", vectors[0], mode=mode, sparse_vector=encode_query("x"))
-    assert store.ensure_collection("h", DIM) is True  # and sparse=True (default) is accepted again
-    assert store.ensure_collection("h", DIM, sparse=False) is False  # a subset of what exists
+    assert store.ensure_collection("h", DIM) is True
+    assert store.ensure_collection("h", DIM, sparse=False) is False  # asks less than it has: fine
 
 
 def _make_legacy_collection(store, engine: str, name: str, dim: int) -> None:
@@ -608,15 +607,16 @@ def _make_legacy_collection(store, engine: str, name: str, dim: int) -> None:
     if engine == "edge":
         import qdrant_edge as qe
 
-        qe.EdgeShard.create(
-            str(store.root / name), qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine))
-        ).close()
+        config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine))
+        qe.EdgeShard.create(str(store.root / name), config).close()
         cfg = {"dim": dim, "distance": "cosine", "quantization": None, "metadata": {}}
         (store.root / name / "rag_collection.json").write_text(json.dumps(cfg))
     else:
         from qdrant_client import models as qm
 
-        store.client.create_collection(name, vectors_config=qm.VectorParams(size=dim, distance=qm.Distance.COSINE))
+        store.client.create_collection(
+            name, vectors_config=qm.VectorParams(size=dim, distance=qm.Distance.COSINE)
+        )
 
 
 def test_pre_hybrid_collection_still_serves_dense(store, engine):

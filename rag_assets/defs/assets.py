@@ -11,6 +11,7 @@ import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
+    Config,
     DataVersion,
     Failure,
     MaterializeResult,
@@ -25,6 +26,7 @@ from ..models import MODELS, get_model
 from ..quality import collection_quality, recall_quality
 from ..progress import Progress
 from ..tables import Table
+from .automation import refresh_existing
 from .partitions import source_model_partitions, source_partitions
 from .resources import EmbedderResource, RagSettings, VectorStoreResource
 
@@ -64,7 +66,7 @@ def repo_snapshot(context: AssetExecutionContext, settings: RagSettings) -> Outp
 
 @asset(
     partitions_def=source_partitions, io_manager_key="parquet_io", group_name="index", kinds={"python"},
-    code_version=CHUNKER_VERSION,
+    code_version=CHUNKER_VERSION, automation_condition=refresh_existing,
 )
 def chunks(context: AssetExecutionContext, settings: RagSettings, repo_snapshot: Table) -> Table:
     """Code-aware chunks (AST for Python, headings for Markdown/RST, line windows otherwise), token-counted."""
@@ -91,16 +93,24 @@ def chunks(context: AssetExecutionContext, settings: RagSettings, repo_snapshot:
     return Table(df, meta)
 
 
+class EmbedConfig(Config):
+    force: bool = False  # re-encode every chunk, ignoring vectors from the last run (weekly re-embed)
+
+
 @asset(
     partitions_def=source_model_partitions, io_manager_key="parquet_io", group_name="index",
     kinds={"pytorch"}, code_version="|".join(f"{k}={m.version}" for k, m in MODELS.items()),
+    automation_condition=refresh_existing,
 )
-def embeddings(context: AssetExecutionContext, chunks: Table, embedder: EmbedderResource, settings: RagSettings) -> Table:
+def embeddings(
+    context: AssetExecutionContext, config: EmbedConfig, chunks: Table, embedder: EmbedderResource,
+    settings: RagSettings,
+) -> Table:
     """One float32 vector per chunk; only chunks whose content is new are encoded."""
     keys = context.partition_key.keys_by_dimension
     spec = get_model(keys["model"])
     model = embedder.get(spec.key)
-    previous = settings.previous("embeddings", context.partition_key)
+    previous = None if config.force else settings.previous("embeddings", context.partition_key)
     n_new = len(chunks.df)
     progress = Progress(f"embedding with {spec.key}", n_new, context.log, bar=embedder.progress_bar)
     try:
@@ -119,7 +129,7 @@ def embeddings(context: AssetExecutionContext, chunks: Table, embedder: Embedder
 
 @asset(
     partitions_def=source_model_partitions, group_name="index", kinds={"qdrant"}, pool=STORE_POOL,
-    ins={"chunks": AssetIn(), "embeddings": AssetIn()}, code_version="1",
+    ins={"chunks": AssetIn(), "embeddings": AssetIn()}, code_version="1", automation_condition=refresh_existing,
 )
 def qdrant_collection(
     context: AssetExecutionContext, chunks: Table, embeddings: Table, store: VectorStoreResource,

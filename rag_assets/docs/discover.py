@@ -157,7 +157,7 @@ def parse_sitemap(data: bytes) -> tuple[str, list[str]]:
     try:
         root = ET.fromstring(data)  # expat >= 2.4 refuses entity-expansion bombs
     except ET.ParseError as e:
-        raise ValueError(f"not XML ({e})") from None
+        raise ValueError(f"not a sitemap (not valid XML: {e})") from None
     kind = root.tag.rsplit("}", 1)[-1]
     if kind not in ("urlset", "sitemapindex"):
         raise ValueError(f"not a sitemap (root element <{kind}>)")

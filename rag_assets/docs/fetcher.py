@@ -84,7 +84,7 @@ class FetchResult:
     last_modified: str | None = None
     error: str | None = None  # one of REASONS, or "http <code>"
     detail: str = ""
-    attempts: int = 0
+    attempts: int = 0  # requests sent, redirect hops and retries included
     nbytes: int = 0  # body bytes received (also for failures)
 
     @property
@@ -224,8 +224,6 @@ class Fetcher:
             raise _Failure("too many redirects", f"more than {self.config.max_redirects}")
         except _Failure as f:
             res.error, res.detail = f.reason, f.detail
-            if res.attempts > 1:
-                res.detail += (", " if f.detail else "") + f"{res.attempts} attempts"
             res.http_status = f.status or res.http_status
             return res
 
@@ -318,6 +316,8 @@ class Fetcher:
                     return self._once(url, headers, accept, max_bytes, res, truncate)
             except _Failure as f:
                 if not f.retry or attempt == cfg.max_retries:
+                    if attempt:
+                        f.detail += (", " if f.detail else "") + f"{attempt + 1} attempts"
                     raise
                 wait = cfg.backoff_base_s * 2 ** attempt * random.uniform(0.5, 1.0)  # jitter
                 if f.retry_after is not None:
