@@ -1,10 +1,11 @@
 """The code location: wiring only."""
 
-from dagster import Definitions
+from dagster import Definitions, EnvVar
 
 from .defs import assets, checks, schedules, sensors
 from .defs.jobs import embed_job, promote_job, snapshot_job
-from .defs.resources import EmbedderResource, ParquetIOManager, RagSettings, VectorStoreResource
+from .defs.resources import ParquetIOManager, RagSettings, VectorStoreResource
+from .remote_embedding import EmbeddingRunner
 
 settings = RagSettings()
 
@@ -21,6 +22,6 @@ defs = Definitions(
         "settings": settings,
         "parquet_io": ParquetIOManager(settings=settings),
         "store": VectorStoreResource(),
-        "embedder": EmbedderResource(),
+        "embedder": EmbeddingRunner(mode=EnvVar("RAG_EMBED_MODE").get_value("in_process")),
     },
 )

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from .chunking import CHUNKER_VERSION, chunk_file, language_for
-from .embedder import Embedder
 from .file_filters import decode_text, skip_reason_for_content
 from .git_snapshot import list_files, mirror_path, read_blobs, sync_mirror
 from .ids import chunk_id, content_hash, point_id
+from .models import ModelSpec
 from .sources import Source
 from .store import VectorStore
 from .tables import Table
@@ -152,14 +152,16 @@ class EmbedStats:
 
 
 def embed_chunks(
-    chunks: pd.DataFrame, previous: Table | None, embedder: Embedder,
-    progress: Callable[[int], None] | None = None,
+    chunks: pd.DataFrame, previous: Table | None, spec: ModelSpec,
+    encode: Callable[[list[str], list[str]], np.ndarray],
 ) -> tuple[pd.DataFrame, np.ndarray, EmbedStats]:
-    """Vectors for every chunk; only content hashes not embedded before are encoded."""
+    """Vectors for every chunk; only content hashes not embedded before (same model version) are encoded.
+
+    `encode(texts, content_hashes)` does the compute: in process, in a Pipes subprocess or on a GPU box.
+    """
     stats = EmbedStats()
-    dim = embedder.spec.dim
     cache: dict[str, np.ndarray] = {}
-    if previous is not None and previous.meta.get("model_version") == embedder.spec.version and len(previous.df):
+    if previous is not None and previous.meta.get("model_version") == spec.version and len(previous.df):
         cache = dict(zip(previous.df["content_hash"], previous.vectors))
         stats.deleted = len(set(previous.df["chunk_id"]) - set(chunks["chunk_id"]))
     new_hashes = [h for h in dict.fromkeys(chunks["content_hash"]) if h not in cache]
@@ -167,12 +169,12 @@ def embed_chunks(
         first = chunks.drop_duplicates("content_hash").set_index("content_hash").loc[new_hashes]
         texts = [embedding_text(p, s, t) for p, s, t in zip(first["path"], first["symbol"], first["text"])]
         t0 = time.perf_counter()
-        vecs = embedder.encode_documents(texts, progress=progress)
+        vecs = encode(texts, new_hashes)
         stats.seconds = time.perf_counter() - t0
         cache.update(zip(new_hashes, vecs))
     stats.embedded = len(new_hashes)
-    stats.reused = len(chunks) - chunks["content_hash"].isin(new_hashes).sum()
-    vectors = np.stack([cache[h] for h in chunks["content_hash"]]) if len(chunks) else np.zeros((0, dim), np.float32)
+    stats.reused = int(len(chunks) - chunks["content_hash"].isin(new_hashes).sum())
+    vectors = np.stack([cache[h] for h in chunks["content_hash"]]) if len(chunks) else np.zeros((0, spec.dim), np.float32)
     df = chunks[["chunk_id", "content_hash"]].reset_index(drop=True)
     return df, vectors.astype(np.float32, copy=False), stats
 

@@ -34,9 +34,10 @@ class EmbeddingRunner(ConfigurableResource):
     kaggle_model_dataset: str = ""  # "owner/slug" holding the weights; empty: upload them each run
     kaggle_timeout_s: float = 3600
     kaggle_poll_s: float = 10
+    progress_bar: bool = False  # a terminal bar for in-process runs (the CLI turns it on)
 
     def embed(self, context, texts: list[str], content_hashes: list[str], model_key: str,
-              workdir: Path) -> tuple[np.ndarray, dict]:
+              workdir: Path, progress=None) -> tuple[np.ndarray, dict]:
         """Vectors for texts (input order) and the run's stats: texts, texts_per_s, device, model, dim,
         seconds, load_seconds (+ wall_seconds for the whole call, mode)."""
         if self.mode not in MODES:
@@ -46,7 +47,7 @@ class EmbeddingRunner(ConfigurableResource):
         spec = get_model(model_key)
         t = time.perf_counter()
         if self.mode == "in_process":
-            vectors, stats = self._in_process(context, texts, spec)
+            vectors, stats = self._in_process(context, texts, spec, progress)
         else:
             # Kaggle credentials are checked before anything is written.
             kaggle = self._kaggle(context) if self.mode == "kaggle" else None
@@ -68,12 +69,12 @@ class EmbeddingRunner(ConfigurableResource):
         stats.update(mode=self.mode, wall_seconds=round(time.perf_counter() - t, 3))
         return vectors, stats
 
-    def _in_process(self, context, texts: list[str], spec) -> tuple[np.ndarray, dict]:
+    def _in_process(self, context, texts: list[str], spec, progress=None) -> tuple[np.ndarray, dict]:
         emb = Embedder(spec, device=self.device, batch_size=self.batch_size)
         if texts:
             emb.model  # load outside the timed part, as the worker does
         t = time.perf_counter()
-        vectors = emb.encode_documents(texts)
+        vectors = emb.encode_documents(texts, progress=progress)
         secs = time.perf_counter() - t
         stats = {"texts": len(texts), "texts_per_s": round(len(texts) / secs, 1) if secs > 0 else 0.0,
                  "device": emb.device, "model": spec.key, "dim": spec.dim, "seconds": round(secs, 3),

@@ -290,6 +290,7 @@ class _Server(ThreadingHTTPServer):
 def _handler(site: DocSite) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real sites do
+        disable_nagle_algorithm = True  # headers and body are two writes: avoid 40 ms delayed-ACK stalls
 
         def do_GET(self):
             site._serve(self)
@@ -311,13 +312,16 @@ class ForwardingProxy:
 
     def __init__(self):
         self.requests = 0
+        self._lock = threading.Lock()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
 
             def do_GET(self):
-                proxy.requests += 1
+                with proxy._lock:
+                    proxy.requests += 1
                 u = urlsplit(self.path)
                 conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=10)
                 try:

@@ -53,3 +53,11 @@ def test_page_text_for_markdown_and_sniffed_html():
     title, text = page_text(b"<!DOCTYPE html><html><body><h1>H</h1></body></html>", "text/plain", None)
     assert title == "H" and text == "# H\n"
     assert markdown_title("Intro\n=====\n\ntext") == "Intro"
+
+
+def test_layout_wrappers_with_chrome_like_classes_are_kept():
+    html = ('<html><body><header><h1>Page title</h1></header>'
+            '<div class="with-sidebar"><div class="sidebar-menu">menu item</div><p>Body text.</p></div>'
+            '<footer>legal</footer></body></html>')
+    c = html_to_text(html)
+    assert c.text == "# Page title\n\nBody text.\n"

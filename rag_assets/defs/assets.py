@@ -4,6 +4,7 @@ Thin wrappers: the work is in rag_assets.indexing; here we add partitions, linea
 """
 
 
+import re
 import time
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from ..progress import Progress
 from ..tables import Table
 from .automation import refresh_existing
 from .partitions import source_model_partitions, source_partitions
-from .resources import EmbedderResource, RagSettings, VectorStoreResource
+from ..remote_embedding import EmbeddingRunner
+from .resources import RagSettings, VectorStoreResource
 
 STORE_POOL = "qdrant_store"  # dagster.yaml limits every pool to 1: one writer to the embedded store
 
@@ -103,25 +105,35 @@ class EmbedConfig(Config):
     automation_condition=refresh_existing,
 )
 def embeddings(
-    context: AssetExecutionContext, config: EmbedConfig, chunks: Table, embedder: EmbedderResource,
+    context: AssetExecutionContext, config: EmbedConfig, chunks: Table, embedder: EmbeddingRunner,
     settings: RagSettings,
 ) -> Table:
-    """One float32 vector per chunk; only chunks whose content is new are encoded."""
+    """One float32 vector per chunk; only chunks whose content is new are encoded (in process, in a
+    Pipes subprocess, or on a remote GPU: the embedder resource's mode)."""
     keys = context.partition_key.keys_by_dimension
     spec = get_model(keys["model"])
-    model = embedder.get(spec.key)
     previous = None if config.force else settings.previous("embeddings", context.partition_key)
-    n_new = len(chunks.df)
-    progress = Progress(f"embedding with {spec.key}", n_new, context.log, bar=embedder.progress_bar)
-    try:
-        df, vectors, stats = embed_chunks(chunks.df, previous, model, progress)
-    finally:
-        progress.close()
+    run_stats: dict = {}
+
+    def encode(texts: list[str], hashes: list[str]):
+        progress = Progress(f"embedding with {spec.key}", len(texts), context.log, bar=embedder.progress_bar)
+        try:
+            workdir = settings.root / "work" / "embed" / re.sub(r"[^\w.-]", "_", str(context.partition_key))
+            vectors, stats = embedder.embed(context, texts, hashes, spec.key, workdir, progress=progress)
+        finally:
+            progress.close()
+        run_stats.update(stats)
+        return vectors
+
+    df, vectors, stats = embed_chunks(chunks.df, previous, spec, encode)
     context.add_output_metadata({
-        "model": spec.key, "model_version": spec.version, "dim": spec.dim, "device": model.device,
+        "model": spec.key, "model_version": spec.version, "dim": spec.dim,
+        "query_prompt": spec.query_prompt or "none", "document_prompt": spec.document_prompt or "none",
         "commit": chunks.meta.get("commit", ""), "chunks": len(df), "embedded": stats.embedded,
-        "reused": int(stats.reused), "deleted": stats.deleted, "texts_per_s": round(stats.texts_per_s, 1),
-        "embed_seconds": round(stats.seconds, 2), "model_load_seconds": round(model.load_seconds, 2),
+        "reused": stats.reused, "deleted": stats.deleted, "forced": config.force,
+        "mode": embedder.mode, "device": run_stats.get("device", "-"),
+        "texts_per_s": float(run_stats.get("texts_per_s", 0.0)),
+        "embed_seconds": round(stats.seconds, 2), "model_load_seconds": float(run_stats.get("load_seconds", 0.0)),
     })
     meta = {"model": spec.key, "model_version": spec.version, "dim": spec.dim, "commit": chunks.meta.get("commit")}
     return Table(df, meta, vectors)

@@ -8,8 +8,6 @@ from pathlib import Path
 
 from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, OutputContext
 
-from ..embedder import Embedder
-from ..models import get_model
 from ..settings import default_data_dir, mirror_root
 from ..sources import Source, get_source, load_sources
 from ..store import VectorStore, open_store
@@ -75,15 +73,6 @@ class VectorStoreResource(ConfigurableResource):
             yield store
         finally:
             store.close()
-
-
-class EmbedderResource(ConfigurableResource):
-    device: str = "auto"  # auto: CUDA when present
-    batch_size: int = 32
-    progress_bar: bool = False  # the CLI turns this on
-
-    def get(self, model_key: str) -> Embedder:
-        return Embedder(get_model(model_key), device=self.device, batch_size=self.batch_size)
 
 
 class ParquetIOManager(ConfigurableIOManager):

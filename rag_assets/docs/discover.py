@@ -32,6 +32,9 @@ _BARE_URL = re.compile(r"https?://[^\s<>()\[\]\"'`]+")
 class DocsError(RuntimeError):
     """The whole source cannot be read. One line, starting with "source '<name>': "."""
 
+    def __init__(self, message: str):
+        super().__init__(" ".join(message.split()))  # one line, whatever the cause said
+
 
 @dataclass
 class PageRef:

@@ -31,8 +31,10 @@ import httpx
 REASONS = ("timeout", "connection error", "http 4xx/5xx", "oversize", "redirect loop",
            "too many redirects", "unsupported content type", "robots disallowed", "bad url")
 
-# Content types a documentation page may have; anything else is "unsupported content type".
-PAGE_TYPES = ("text/", "application/xhtml+xml")
+# Content types a documentation page may have; anything else is "unsupported content type"
+# (a missing Content-Type is let through and sniffed by the caller).
+PAGE_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "text/markdown", "text/x-markdown",
+              "text/x-rst", "text/prs.fallenstein.rst", "text/mdx")
 # Sitemaps come as XML, sometimes gzipped, sometimes mislabelled.
 SITEMAP_TYPES = ("text/", "application/xml", "application/gzip", "application/x-gzip",
                  "application/octet-stream", "application/rss+xml", "application/atom+xml")

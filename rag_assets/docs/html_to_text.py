@@ -76,6 +76,11 @@ def _content_root(soup: BeautifulSoup) -> Tag:
     return soup.body or soup
 
 
+def _prose_len(el: Tag) -> int:
+    """Characters of text outside links: menus are mostly links, articles mostly not."""
+    return len(el.get_text(strip=True)) - sum(len(a.get_text(strip=True)) for a in el.find_all("a"))
+
+
 def _clean_title(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip(" \u00b6#")
 
@@ -94,11 +99,20 @@ def html_to_text(html: str | bytes, charset: str | None = None) -> Converted:
     for el in root.find_all(_DROP_TAGS):
         el.decompose()
     # header/footer are chrome at page level but often hold the title inside an article.
+    # An element holding the <h1>, a <main>/<article>, or most of the page's non-link text is a
+    # layout wrapper (class="with-sidebar", <header><h1>Title</h1></header>), not chrome.
+    total = _prose_len(root)
+
+    def holds_content(el: Tag) -> bool:
+        return (el.name in ("html", "body", "main", "article", "pre", "code")
+                or bool(el.find(["h1", "main", "article"])) or _prose_len(el) > total / 2)
+
     for el in root.find_all(["header", "footer"]):
-        if root.name not in ("main", "article") and not el.find_parent(["main", "article"]):
+        if root.name not in ("main", "article") and not el.find_parent(["main", "article"]) \
+                and not holds_content(el):
             el.decompose()
     for el in root.find_all(_is_chrome):
-        if el.name not in ("html", "body", "main", "article", "pre", "code"):
+        if not el.decomposed and not holds_content(el):
             el.decompose()
     md = _Converter(heading_style="ATX", bullets="-", code_language_callback=_code_language,
                     escape_underscores=False, escape_asterisks=False, table_infer_header=True,

@@ -6,6 +6,8 @@ fails now but had text before keeps that text (status "failed", with the error) 
 searchable. Pages no longer discovered are dropped, except when discovery was partial (a child
 sitemap failed): then their previous rows are kept as "failed".
 Rows to index: status != "duplicate" and text != "" (see `indexable`).
+fetched_at: when the row's text was last confirmed current (fetched, or validated by a 304); a
+failed page that keeps older text keeps that older time.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ COLUMNS = ["page_id", "url", "title", "text", "content_hash", "etag", "last_modi
            "status", "duplicate_of", "error", "fetched_at"]
 STATUSES = ("fetched", "not_modified", "duplicate", "failed")
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+_LOG_PER_REASON = 10  # failure lines logged per reason; a robots-denied host would log thousands
 
 log_ = logging.getLogger(__name__)
 
@@ -103,6 +106,7 @@ class _Builder:
         self.name, self.prev, self.now, self.log = name, prev, now, log
         self.rows: dict[str, dict] = {}
         self.reasons: dict[str, str] = {}
+        self._logged: Counter = Counter()
 
     def content(self, ref: PageRef, title: str, text: str, etag=None, last_modified=None,
                 compare_hash: bool = False) -> None:
@@ -128,8 +132,10 @@ class _Builder:
         error = f"{reason}: {detail}" if detail else reason
         old = self.prev.get(ref.page_id)
         kept = bool(old and old["text"])
-        self.log.warning(f"source '{self.name}': {ref.url}: {error}"
-                         + (" (keeping the previous text)" if kept else ""))
+        self._logged[reason] += 1
+        if self._logged[reason] <= _LOG_PER_REASON:  # the summary line counts the rest
+            self.log.warning(f"source '{self.name}': {ref.url}: {error}"
+                             + (" (keeping the previous text)" if kept else ""))
         self.reasons[ref.page_id] = reason
         if kept:  # stays searchable; its old validators still describe that old text
             self.rows[ref.page_id] = {**old, "status": "failed", "duplicate_of": None, "error": error}
