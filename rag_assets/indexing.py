@@ -21,6 +21,8 @@ from .git_snapshot import list_files, mirror_path, read_blobs, sync_mirror
 from .ids import chunk_id, content_hash, point_id
 from .models import ModelSpec
 from .sources import Source
+from .sparse import DEFAULT_AVG_LEN
+from .sparse import encode_documents as encode_sparse
 from .store import VectorStore
 from .tables import Table
 
@@ -29,6 +31,9 @@ CHUNK_COLUMNS = [
     "symbol", "start_line", "end_line", "n_tokens", "commit", "text",
 ]
 PAYLOAD_COLUMNS = ["source", "path", "language", "kind", "symbol", "start_line", "end_line", "commit", "text"]
+
+
+SPARSE_SCHEME = f"bm25 blake2b32 avg_len={DEFAULT_AVG_LEN:g}"  # changing it needs a re-index
 
 
 class IndexingError(RuntimeError):
@@ -211,7 +216,8 @@ def sync_collection(
         vectors = np.stack([vec_by_id[c] for c in chunks["chunk_id"]])
     else:
         vectors = emb.vectors
-    store.ensure_collection(name, dim, distance, quantization=quantization, indexing_threshold=indexing_threshold)
+    store.ensure_collection(name, dim, distance, quantization=quantization, indexing_threshold=indexing_threshold,
+                            sparse=True)
     want = [point_id(c) for c in chunks["chunk_id"]]
     have = store.ids(name)
     new_idx = [i for i, p in enumerate(want) if p not in have]
@@ -224,8 +230,10 @@ def sync_collection(
         for p, cid in zip(payloads, rows["chunk_id"]):
             p["chunk_id"] = cid
             p["start_line"], p["end_line"] = int(p["start_line"]), int(p["end_line"])
-        store.upsert(name, [want[i] for i in new_idx], vectors[new_idx], payloads, progress=progress)
-    store.set_metadata(name, meta)
+        # BM25 sparse vectors from the same text the dense model reads (path and symbol included).
+        sparse = encode_sparse([embedding_text(p, s, t) for p, s, t in zip(rows["path"], rows["symbol"], rows["text"])])
+        store.upsert(name, [want[i] for i in new_idx], vectors[new_idx], payloads, sparse=sparse, progress=progress)
+    store.set_metadata(name, {**meta, "sparse": SPARSE_SCHEME})
     store.finalize(name)
     return SyncStats(
         upserted=len(new_idx), deleted=len(gone), unchanged=len(want) - len(new_idx),

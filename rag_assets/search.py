@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from .embedder import Embedder
+from .file_filters import glob_match
 from .indexing import collection_name
 from .models import get_model
-from .store import VectorStore
+from .sparse import encode_query as sparse_query
+from .store import QUERY_MODES, VectorStore
+
+DEFAULT_MODE = "hybrid"  # measured better than dense and sparse alone: see README, retrieval quality
 
 
 class SearchError(ValueError):
@@ -48,17 +52,46 @@ class Searcher:
         self.model_key = meta.get("model") or model
         self.commit = meta.get("indexed_commit", "")
         self.embedder = Embedder(get_model(self.model_key), device=device)
+        self._paths: list[str] | None = None
 
-    def search_many(self, queries: list[str], k: int = 10, filter: dict | None = None) -> list[list[Hit]]:
+    def search_many(self, queries: list[str], k: int = 10, filter: dict | None = None, *, mode: str = DEFAULT_MODE,
+                    path_glob: str | None = None, rerank=None, candidates: int = 50) -> list[list[Hit]]:
+        """Top k per query. mode: dense | sparse | hybrid (RRF of both, one store call).
+        path_glob narrows to matching paths; rerank (a rerank.Scorer) reorders the top `candidates`."""
         if not 1 <= k <= 100:
             raise SearchError(f"k must be between 1 and 100 (got {k})")
+        if mode not in QUERY_MODES:
+            raise SearchError(f"mode must be one of {', '.join(QUERY_MODES)} (got {mode!r})")
         if any(not q.strip() for q in queries):
             raise SearchError("empty query")
-        vectors = self.embedder.encode_queries(queries)
-        return [self._hits(self.store.query(self.collection, v, k=k, filter=filter)) for v in vectors]
+        filter = dict(filter or {})
+        if path_glob:
+            paths = [p for p in self.paths() if glob_match(path_glob, p)]
+            if not paths:
+                return [[] for _ in queries]
+            filter["path"] = paths
+        depth = max(k, candidates) if rerank else k
+        dense = self.embedder.encode_queries(queries) if mode != "sparse" else [None] * len(queries)
+        out = []
+        for q, v in zip(queries, dense):
+            raw = self.store.query(self.collection, v, k=depth, filter=filter or None, mode=mode,
+                                   sparse_vector=sparse_query(q) if mode != "dense" else None)
+            hits = self._hits(raw)
+            if rerank is not None:
+                from .rerank import rerank as _rerank
 
-    def search(self, query: str, k: int = 10, filter: dict | None = None) -> list[Hit]:
-        return self.search_many([query], k, filter)[0]
+                hits = _rerank(q, hits, rerank, k)
+            out.append(hits[:k])
+        return out
+
+    def search(self, query: str, k: int = 10, filter: dict | None = None, **kw) -> list[Hit]:
+        return self.search_many([query], k, filter, **kw)[0]
+
+    def paths(self) -> list[str]:
+        """Every indexed path (read once per Searcher): path globs become an any-of filter in the store."""
+        if self._paths is None:
+            self._paths = sorted({p["path"] for _, p, _ in self.store.scroll(self.collection)})
+        return self._paths
 
     def _hits(self, raw) -> list[Hit]:
         # Every point is valid at the indexed commit (unchanged chunks are not rewritten), so cite that.

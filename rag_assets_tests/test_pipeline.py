@@ -215,3 +215,31 @@ def test_malformed_sources_file_names_entry_and_field(env):
     env.sources_file.write_text("sources: [\n")
     with pytest.raises(SourcesError, match="not valid YAML"):
         load_sources()
+
+
+def test_embeddings_in_a_pipes_subprocess_match_in_process(env, demo):
+    """The out-of-process path for real: the embeddings asset runs the worker through Dagster Pipes."""
+    import numpy as np
+    from dagster import AssetSelection, materialize
+
+    from rag_assets.definitions import defs
+    from rag_assets.defs import assets
+    from rag_assets.remote_embedding import EmbeddingRunner
+    from rag_assets.tables import read_table, table_path
+
+    env.index("demo")
+    key = source_model_key("demo", "minilm-l6")
+    path = table_path(env.data_dir, "embeddings", str(key))
+    in_process = read_table(path)
+    res = materialize(
+        [assets.embeddings, assets.chunks.to_source_asset()], partition_key=key, instance=env.instance,
+        resources={**defs.resources, "embedder": EmbeddingRunner(mode="subprocess")},
+        selection=AssetSelection.assets("embeddings"),
+        run_config={"ops": {"embeddings": {"config": {"force": True}}}},
+    )
+    assert res.success
+    meta = _metadata(env.instance, "embeddings", key)
+    assert (meta["mode"], meta["embedded"], meta["device"]) == ("subprocess", 9, "cpu") and meta["texts_per_s"] > 0
+    out = read_table(path)
+    assert list(out.df["chunk_id"]) == list(in_process.df["chunk_id"])
+    assert np.allclose(out.vectors, in_process.vectors, atol=1e-4)

@@ -412,8 +412,10 @@ RARE = 37  # the only chunk mentioning ParquetIOManager
 
 
 def code_texts(n: int = N) -> list[str]:
+    # Distinct lengths, so BM25 scores of shared tokens differ (no ties within a ranking).
     texts = [
         f"def handler_{i}(request):\n    cfg = load_config(path_{i % 5})\n    return render(cfg, request)"
+        + "\n# note" * i
         for i in range(n)
     ]
     texts[RARE] += "\n\nclass ParquetIOManager(IOManager):\n    pass"
@@ -525,16 +527,21 @@ def test_filters_apply_in_sparse_and_hybrid(sparse_filled):
 def test_reupsert_with_sparse_is_idempotent(sparse_filled):
     store, ids, vectors, payloads = sparse_filled
     q = encode_query("ParquetIOManager handler render")
-    before_sparse = store.query("h", mode="sparse", sparse_vector=q, k=10)
-    before_hybrid = store.query("h", vectors[5], mode="hybrid", sparse_vector=q, k=10)
+    before_sparse = store.query("h", mode="sparse", sparse_vector=q, k=N)
+    # All points in both branches: RRF ties (ranks 3+5 vs 5+3) are then ordered by id, not
+    # cut arbitrarily at k.
+    before_hybrid = store.query("h", vectors[5], mode="hybrid", sparse_vector=q, k=N, prefetch_k=N)
+    assert len(before_sparse) == len(before_hybrid) == N
     for _ in range(2):
         store.upsert("h", ids, vectors, payloads, sparse=encode_documents(code_texts()))
     store.finalize("h")
     assert store.count("h") == N
-    after_sparse = store.query("h", mode="sparse", sparse_vector=q, k=10)
+    after_sparse = store.query("h", mode="sparse", sparse_vector=q, k=N)
     assert [h.id for h in after_sparse] == [h.id for h in before_sparse]
     assert [h.score for h in after_sparse] == pytest.approx([h.score for h in before_sparse], rel=1e-5)
-    assert store.query("h", vectors[5], mode="hybrid", sparse_vector=q, k=10) == before_hybrid
+    assert len({h.score for h in after_sparse}) == N  # no ties: the order above is meaningful
+    after_hybrid = store.query("h", vectors[5], mode="hybrid", sparse_vector=q, k=N, prefetch_k=N)
+    assert after_hybrid == before_hybrid
 
 
 def test_upsert_without_sparse_drops_the_sparse_vector(sparse_filled):

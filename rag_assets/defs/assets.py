@@ -107,7 +107,7 @@ class EmbedConfig(Config):
 def embeddings(
     context: AssetExecutionContext, config: EmbedConfig, chunks: Table, embedder: EmbeddingRunner,
     settings: RagSettings,
-) -> Table:
+) -> Output[Table]:
     """One float32 vector per chunk; only chunks whose content is new are encoded (in process, in a
     Pipes subprocess, or on a remote GPU: the embedder resource's mode)."""
     keys = context.partition_key.keys_by_dimension
@@ -126,7 +126,7 @@ def embeddings(
         return vectors
 
     df, vectors, stats = embed_chunks(chunks.df, previous, spec, encode)
-    context.add_output_metadata({
+    metadata = {
         "model": spec.key, "model_version": spec.version, "dim": spec.dim,
         "query_prompt": spec.query_prompt or "none", "document_prompt": spec.document_prompt or "none",
         "commit": chunks.meta.get("commit", ""), "chunks": len(df), "embedded": stats.embedded,
@@ -134,9 +134,10 @@ def embeddings(
         "mode": embedder.mode, "device": run_stats.get("device", "-"),
         "texts_per_s": float(run_stats.get("texts_per_s", 0.0)),
         "embed_seconds": round(stats.seconds, 2), "model_load_seconds": float(run_stats.get("load_seconds", 0.0)),
-    })
+    }
     meta = {"model": spec.key, "model_version": spec.version, "dim": spec.dim, "commit": chunks.meta.get("commit")}
-    return Table(df, meta, vectors)
+    # An explicit Output: with a Pipes session open, Dagster collects results as events.
+    return Output(Table(df, meta, vectors), metadata=metadata)
 
 
 @asset(

@@ -21,15 +21,15 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from urllib.parse import urljoin, urlsplit, urlunsplit
 from urllib.robotparser import RobotFileParser
 
 import httpx
 
-# Short failure reasons (DocStats counts them); `detail` carries the specifics.
-REASONS = ("timeout", "connection error", "http 4xx/5xx", "oversize", "redirect loop",
-           "too many redirects", "unsupported content type", "robots disallowed", "bad url")
+# Short failure reasons (DocStats counts them), besides "http <code>"; `detail` has the specifics.
+REASONS = ("timeout", "connection error", "oversize", "redirect loop", "too many redirects",
+           "unsupported content type", "robots disallowed", "bad url")
 
 # Content types a documentation page may have; anything else is "unsupported content type"
 # (a missing Content-Type is let through and sniffed by the caller).
@@ -155,6 +155,8 @@ def _retry_after(value: str | None) -> float | None:
 
 
 class Fetcher:
+    """Thread-safe; share one per run. Use as a context manager (or call close())."""
+
     def __init__(self, config: FetcherConfig | None = None, **overrides):
         cfg = config or FetcherConfig()
         if overrides:
@@ -214,10 +216,10 @@ class Fetcher:
                     current = res.final_url = nxt
                     continue
                 res.http_status = resp.status_code
-                res.etag = resp.headers.get("etag") or etag
-                res.last_modified = resp.headers.get("last-modified") or last_modified
-                if resp.status_code == 304:
+                res.etag, res.last_modified = resp.headers.get("etag"), resp.headers.get("last-modified")
+                if resp.status_code == 304:  # a 304 may omit validators: the ones we sent still hold
                     res.not_modified = True
+                    res.etag, res.last_modified = res.etag or etag, res.last_modified or last_modified
                 else:
                     res.ok = True
                     res.body = resp.content
@@ -243,16 +245,6 @@ class Fetcher:
     def allowed(self, url: str) -> bool:
         return self._robots_denial(url) is None
 
-    def _robots_denial(self, url: str) -> str | None:
-        """None when robots.txt lets us fetch `url`, else why not (one line)."""
-        if not self.config.respect_robots:
-            return None
-        host = host_key(url)
-        rules, note = self._robots_for(host)
-        if rules is True or (rules is not False and rules.can_fetch(self.config.user_agent, url)):
-            return None
-        return note or f"{host}/robots.txt disallows it for {self.config.user_agent}"
-
     def close(self) -> None:
         for _, client in self._routes:
             client.close()
@@ -270,6 +262,16 @@ class Fetcher:
             if host not in self._gates:
                 self._gates[host] = _HostGate(self.config.per_host_concurrency, self.config.per_host_rps)
             return self._gates[host]
+
+    def _robots_denial(self, url: str) -> str | None:
+        """None when robots.txt lets us fetch `url`, else why not (one line)."""
+        if not self.config.respect_robots:
+            return None
+        host = host_key(url)
+        rules, note = self._robots_for(host)
+        if rules is True or (rules is not False and rules.can_fetch(self.config.user_agent, url)):
+            return None
+        return note or f"{host}/robots.txt disallows it for {self.config.user_agent}"
 
     def _robots_for(self, host: str) -> tuple[RobotFileParser | bool, str]:
         with self._lock:

@@ -189,6 +189,8 @@ def download_library(name: str, url: str | Sequence[str], previous: pd.DataFrame
         res = FetchResult(url=str(url), not_modified=True, etag=disc.etag, last_modified=disc.last_modified)
         for ref in refs:
             b.not_modified(ref, res)
+        if progress:
+            progress(len(refs), len(refs))
     else:
         refs = disc.pages
         if len(refs) > max_pages:

@@ -6,6 +6,12 @@
         store.finalize("code_v1")
         store.set_alias("code", "code_v1")
         hits = store.query("code", qvec, k=5, filter={"language": ["python", "rst"]})
+
+Hybrid (dense + BM25 sparse in the same points, fused by RRF inside the engine):
+
+        from rag_assets.sparse import encode_documents, encode_query
+        store.upsert("code_v1", ids, vectors, payloads, sparse=encode_documents(texts))
+        hits = store.query("code", qvec, k=5, mode="hybrid", sparse_vector=encode_query(question))
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from pathlib import Path
 
 from .base import (
     PAYLOAD_INDEXES,
+    QUERY_MODES,
     CollectionNotFoundError,
     FilterDict,
     Hit,
@@ -28,6 +35,7 @@ ENGINES = ("edge", "local", "server")
 __all__ = [
     "ENGINES",
     "PAYLOAD_INDEXES",
+    "QUERY_MODES",
     "CollectionNotFoundError",
     "FilterDict",
     "Hit",

@@ -136,6 +136,12 @@ def as_sparse(vec: Any) -> tuple[list[int], list[float]]:
     return idx.tolist(), val.tolist()
 
 
+def ranked(hits: list[Hit]) -> list[Hit]:
+    """Best first, equal scores by id: engines order ties arbitrarily (segments, threads), and
+    RRF ties often (ranks 3+5 and 5+3 sum to the same score)."""
+    return sorted(hits, key=lambda h: (-h.score, h.id))
+
+
 def check_query(mode: str, vector: Any, sparse_vector: Any, k: int, prefetch_k: int, rrf_k: int) -> None:
     if mode not in QUERY_MODES:
         raise StoreError(f"unknown query mode {mode!r}; expected one of {QUERY_MODES}")

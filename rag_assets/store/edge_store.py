@@ -53,6 +53,7 @@ from .base import (
     check_quantization,
     check_query,
     parse_filter,
+    ranked,
 )
 
 CONFIG_FILE = "rag_collection.json"
@@ -406,7 +407,7 @@ class EdgeStore(StoreBase):
                 )
         # Only dense distances can be lower-is-better; BM25 dot products and RRF are not.
         sign = -1.0 if mode == "dense" and cfg["distance"] in LOWER_IS_BETTER else 1.0
-        return [Hit(str(p.id), sign * p.score, p.payload or {}) for p in shard.query(request)]
+        return ranked([Hit(str(p.id), sign * p.score, p.payload or {}) for p in shard.query(request)])
 
     @staticmethod
     def _dense_query(cfg: dict, vector) -> qe.Query:

@@ -48,6 +48,7 @@ from .base import (
     check_quantization,
     check_query,
     parse_filter,
+    ranked,
 )
 
 _DISTANCE = {
@@ -361,7 +362,7 @@ class QdrantClientStore(StoreBase):
             points = self.client.query_points(name, limit=k, query_filter=flt, with_payload=True, **kw).points
         # Only dense distances can be lower-is-better; BM25 dot products and RRF are not.
         sign = -1.0 if mode == "dense" and layout.distance in LOWER_IS_BETTER else 1.0
-        return [Hit(canonical_id(p.id), sign * p.score, p.payload or {}) for p in points]
+        return ranked([Hit(canonical_id(p.id), sign * p.score, p.payload or {}) for p in points])
 
     def scroll(
         self, name: str, *, with_vectors: bool = False, batch: int = 1000
