@@ -4,13 +4,13 @@ from dagster import Definitions, EnvVar
 
 from .defs import assets, checks, schedules, sensors
 from .defs.jobs import embed_job, promote_job, snapshot_job
-from .defs.resources import ParquetIOManager, RagSettings, VectorStoreResource
+from .defs.resources import DocsFetcherResource, ParquetIOManager, RagSettings, VectorStoreResource
 from .remote_embedding import EmbeddingRunner
 
 settings = RagSettings()
 
 defs = Definitions(
-    assets=[assets.repo_snapshot, assets.chunks, assets.embeddings, assets.qdrant_collection, assets.collection_alias],
+    assets=[assets.repo_snapshot, assets.doc_pages, assets.chunks, assets.embeddings, assets.qdrant_collection, assets.collection_alias],
     asset_checks=[
         checks.chunks_are_sane, checks.vectors_are_sane, checks.points_match_chunks, checks.golden_recall,
         checks.approximate_search_recall,
@@ -22,6 +22,7 @@ defs = Definitions(
         "settings": settings,
         "parquet_io": ParquetIOManager(settings=settings),
         "store": VectorStoreResource(),
+        "docs_fetcher": DocsFetcherResource(),
         "embedder": EmbeddingRunner(mode=EnvVar("RAG_EMBED_MODE").get_value("in_process")),
     },
 )

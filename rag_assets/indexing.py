@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,57 +76,53 @@ class ChunkStats:
     errors: list[str] = field(default_factory=list)
 
 
-def _chunk_rows(source: str, path: str, blob_sha: str, commit: str, text: str, max_tokens: int) -> list[dict]:
+def _chunk_rows(source: str, path: str, key: str, commit: str, text: str, max_tokens: int,
+                language: str | None = None) -> list[dict]:
     rows = []
-    for c in chunk_file(path, text, max_tokens=max_tokens):
+    for c in chunk_file(path, text, max_tokens=max_tokens, language=language):
         h = content_hash(embedding_text(c.path, c.symbol, c.text))
         rows.append({
             "chunk_id": chunk_id(source, c.path, c.start_line, c.end_line, h), "content_hash": h,
-            "source": source, "path": c.path, "blob_sha": blob_sha, "language": c.language, "kind": c.kind,
+            "source": source, "path": c.path, "blob_sha": key, "language": c.language, "kind": c.kind,
             "symbol": c.symbol, "start_line": c.start_line, "end_line": c.end_line, "n_tokens": c.n_tokens,
             "commit": commit, "text": c.text,
         })
     return rows
 
 
-def build_chunks(
-    source: Source, snap: Snapshot, previous: Table | None, max_tokens: int = 512,
-    progress: Callable[[int], None] | None = None,
-) -> tuple[pd.DataFrame, ChunkStats, dict]:
-    """Chunk the snapshot's indexable files; files whose blob is unchanged reuse their old chunks."""
-    stats = ChunkStats()
-    meta = {"commit": snap.commit, "chunker": CHUNKER_VERSION, "max_tokens": max_tokens}
-    for reason in snap.files["skip"].dropna():
-        stats.skipped[reason] += 1
-    wanted = snap.files[snap.files["skip"].isna()]
-    reusable = previous is not None and previous.meta.get("chunker") == CHUNKER_VERSION and previous.meta.get(
-        "max_tokens") == max_tokens
-    prev_by_file = previous.df.groupby(["path", "blob_sha"]) if reusable and len(previous.df) else None
-    prev_keys = set(prev_by_file.groups) if prev_by_file is not None else set()
+def _chunk_documents(
+    source: Source, commit: str, wanted: list[tuple[str, str]], texts: Callable[[list[str]], Iterable],
+    previous: Table | None, max_tokens: int, stats: ChunkStats, progress, language: str | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """Chunk (path, key) documents; a (path, key) chunked last time with the same settings reuses its rows.
 
+    `key` identifies content (a git blob sha, a page's content hash); `texts(keys)` yields
+    (key, text or None, skip reason) for the documents that need chunking.
+    """
+    meta = {"commit": commit, "chunker": CHUNKER_VERSION, "max_tokens": max_tokens}
+    reusable = previous is not None and all(previous.meta.get(k) == meta[k] for k in ("chunker", "max_tokens"))
+    prev_by_doc = previous.df.groupby(["path", "blob_sha"]) if reusable and len(previous.df) else None
+    prev_keys = set(prev_by_doc.groups) if prev_by_doc is not None else set()
     parts: list[pd.DataFrame] = []
-    todo: dict[str, list[str]] = {}  # blob sha -> paths (one blob may live at several paths)
-    for path, blob in zip(wanted["path"], wanted["blob_sha"]):
-        if (path, blob) in prev_keys:
-            parts.append(prev_by_file.get_group((path, blob)))
+    todo: dict[str, list[str]] = {}  # content key -> paths (one blob may live at several paths)
+    for path, key in wanted:
+        if (path, key) in prev_keys:
+            parts.append(prev_by_doc.get_group((path, key)))
             stats.files_reused += 1
             stats.files_indexed += 1
         else:
-            todo.setdefault(blob, []).append(path)
+            todo.setdefault(key, []).append(path)
     if progress and stats.files_reused:
         progress(stats.files_reused)
-
     new_rows: list[dict] = []
-    for blob, data in read_blobs(snap.mirror, list(todo)):
-        paths = todo[blob]
-        reason = skip_reason_for_content(data)
+    for key, text, reason in texts(list(todo)):
+        paths = todo[key]
         if reason:
             stats.skipped[reason] += len(paths)
         else:
-            text = decode_text(data)
             for path in paths:
                 try:
-                    new_rows.extend(_chunk_rows(source.name, path, blob, snap.commit, text, max_tokens))
+                    new_rows.extend(_chunk_rows(source.name, path, key, commit, text, max_tokens, language))
                     stats.files_rechunked += 1
                     stats.files_indexed += 1
                 except Exception as e:  # one bad file never fails the source
@@ -137,10 +133,49 @@ def build_chunks(
     if new_rows:
         parts.append(pd.DataFrame(new_rows, columns=CHUNK_COLUMNS))
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CHUNK_COLUMNS)
-    df["commit"] = snap.commit  # reused chunks are identical at the new commit
-    df = df.sort_values(["path", "start_line", "end_line"], kind="stable").reset_index(drop=True)
-    df = df.drop_duplicates("chunk_id").reset_index(drop=True)
-    return df[CHUNK_COLUMNS], stats, meta
+    df["commit"] = commit  # reused chunks are identical at the new commit
+    df = df.sort_values(["path", "start_line", "end_line"], kind="stable").drop_duplicates("chunk_id")
+    return df.reset_index(drop=True)[CHUNK_COLUMNS], meta
+
+
+def build_chunks(
+    source: Source, snap: Snapshot, previous: Table | None, max_tokens: int = 512,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[pd.DataFrame, ChunkStats, dict]:
+    """Chunk a git snapshot's indexable files; files whose blob is unchanged reuse their old chunks."""
+    stats = ChunkStats()
+    for reason in snap.files["skip"].dropna():
+        stats.skipped[reason] += 1
+    wanted = snap.files[snap.files["skip"].isna()]
+
+    def texts(keys: list[str]):
+        for key, data in read_blobs(snap.mirror, keys):
+            reason = skip_reason_for_content(data)
+            yield key, None if reason else decode_text(data), reason
+
+    df, meta = _chunk_documents(source, snap.commit, list(zip(wanted["path"], wanted["blob_sha"])), texts,
+                                previous, max_tokens, stats, progress)
+    return df, stats, meta
+
+
+def build_doc_chunks(
+    source: Source, pages: pd.DataFrame, previous: Table | None, max_tokens: int = 512,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[pd.DataFrame, ChunkStats, dict]:
+    """Chunk downloaded pages as Markdown; path = the page id (its URL), symbol = heading path.
+
+    A docs library has no commit: its version is a digest of its pages' content hashes.
+    """
+    stats = ChunkStats()
+    pages = pages[pages["text"].fillna("").str.strip() != ""]
+    version = content_hash("".join(sorted(pages["content_hash"])))
+    by_hash = dict(zip(pages["content_hash"], pages["text"]))
+    df, meta = _chunk_documents(
+        source, version, list(zip(pages["page_id"], pages["content_hash"])),
+        lambda keys: ((k, by_hash[k], None) for k in keys), previous, max_tokens, stats, progress,
+        language="markdown",
+    )
+    return df, stats, meta
 
 
 # ---------------------------------------------------------------- embeddings

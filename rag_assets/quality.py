@@ -16,20 +16,26 @@ from .search import Searcher
 from .store import PAYLOAD_INDEXES, VectorStore
 
 
-def chunk_quality(df: pd.DataFrame, max_tokens: int, mirror=None) -> tuple[bool, dict]:
-    """No empty text, all within the token budget, spans 1-based and inside the file at the snapshot."""
+def blob_line_counts(mirror, shas) -> dict[str, int]:
+    """Line count of each git blob (read once each), to check spans against the snapshot."""
+    return {sha: len(split_lines(decode_text(data))) for sha, data in read_blobs(mirror, list(shas))}
+
+
+def page_line_counts(pages: pd.DataFrame) -> dict[str, int]:
+    """Line count of each downloaded page, keyed like chunks' blob_sha (the page's content hash)."""
+    return {h: len(split_lines(t)) for h, t in zip(pages["content_hash"], pages["text"].fillna("")) if isinstance(h, str)}
+
+
+def chunk_quality(df: pd.DataFrame, max_tokens: int, line_counts: dict[str, int]) -> tuple[bool, dict]:
+    """No empty text, all within the token budget, spans 1-based and inside their document."""
     empty = int((df["text"].str.strip() == "").sum())
     over = int((df["n_tokens"] > max_tokens).sum())
-    bad = (df["start_line"] < 1) | (df["end_line"] < df["start_line"])
-    beyond = 0
-    if mirror is not None and len(df):
-        # Read each distinct blob once and compare spans with its real line count.
-        blobs = df.drop_duplicates("blob_sha")
-        n_lines = {sha: len(split_lines(decode_text(data))) for sha, data in read_blobs(mirror, list(blobs["blob_sha"]))}
-        beyond = int((df["end_line"] > df["blob_sha"].map(n_lines)).sum())
-    meta = {"chunks": len(df), "empty": empty, "over_budget": over, "bad_spans": int(bad.sum()),
-            "spans_beyond_file": beyond, "max_tokens": int(df["n_tokens"].max()) if len(df) else 0}
-    return len(df) > 0 and empty == over == int(bad.sum()) == beyond == 0, meta
+    bad = int(((df["start_line"] < 1) | (df["end_line"] < df["start_line"])).sum())
+    n_lines = df["blob_sha"].map(line_counts)
+    beyond = int((n_lines.isna() | (df["end_line"] > n_lines)).sum()) if len(df) else 0
+    meta = {"chunks": len(df), "empty": empty, "over_budget": over, "bad_spans": bad,
+            "spans_beyond_document": beyond, "max_tokens": int(df["n_tokens"].max()) if len(df) else 0}
+    return len(df) > 0 and empty == over == bad == beyond == 0, meta
 
 
 def vector_quality(vectors: np.ndarray | None, dim: int, normalized: bool) -> tuple[bool, dict]:

@@ -23,15 +23,18 @@ MIN_MAX_TOKENS = 8
 __all__ = ["CHUNKER_VERSION", "Chunk", "chunk_file", "language_for", "split_lines"]
 
 
-def chunk_file(path: str, text: str, max_tokens: int = 512, encoding: str = "cl100k_base") -> list[Chunk]:
-    """Chunks of one file, in file order (a class outline precedes its methods)."""
+def chunk_file(path: str, text: str, max_tokens: int = 512, encoding: str = "cl100k_base",
+               language: str | None = None) -> list[Chunk]:
+    """Chunks of one file, in file order (a class outline precedes its methods).
+
+    `language` overrides detection by extension (a docs page URL is Markdown whatever it ends with)."""
     if max_tokens < MIN_MAX_TOKENS:
         raise ValueError(f"max_tokens must be >= {MIN_MAX_TOKENS}, got {max_tokens}")
     lines = split_lines(text)
     if not any(line.strip() for line in lines):
         return []
     count = make_counter(encoding)
-    language = language_for(path)
+    language = language or language_for(path)
     if language == "python":
         tree = parse(text)
         if tree is not None:

@@ -22,7 +22,17 @@ from dagster import (
 )
 
 from ..chunking import CHUNKER_VERSION
-from ..indexing import Snapshot, build_chunks, collection_name, embed_chunks, sync_collection, take_snapshot
+from ..docs import download_library, indexable
+from ..ids import content_hash
+from ..indexing import (
+    Snapshot,
+    build_chunks,
+    build_doc_chunks,
+    collection_name,
+    embed_chunks,
+    sync_collection,
+    take_snapshot,
+)
 from ..models import MODELS, get_model
 from ..quality import collection_quality, recall_quality
 from ..progress import Progress
@@ -30,7 +40,7 @@ from ..tables import Table
 from .automation import refresh_existing
 from .partitions import source_model_partitions, source_partitions
 from ..remote_embedding import EmbeddingRunner
-from .resources import RagSettings, VectorStoreResource
+from .resources import DocsFetcherResource, RagSettings, VectorStoreResource
 
 STORE_POOL = "qdrant_store"  # dagster.yaml limits every pool to 1: one writer to the embedded store
 
@@ -48,6 +58,8 @@ def _preview(df: pd.DataFrame, cols: list[str], n: int = 8) -> MetadataValue:
 def repo_snapshot(context: AssetExecutionContext, settings: RagSettings) -> Output[Table]:
     """A bare mirror of the source's branch, fetched; the table lists every tracked file and why any is skipped."""
     source = settings.source(context.partition_key)
+    if source.kind != "git":
+        return _not_applicable(source, "repo_snapshot")
     t0 = time.perf_counter()
     snap = take_snapshot(source, settings.mirrors)
     files = snap.files
@@ -66,24 +78,74 @@ def repo_snapshot(context: AssetExecutionContext, settings: RagSettings) -> Outp
     )
 
 
+def _not_applicable(source, asset: str) -> Output[Table]:
+    """Each source feeds chunks from one of repo_snapshot / doc_pages; the other records an empty table."""
+    return Output(Table(pd.DataFrame(), {"kind": source.kind, "not_applicable": True}),
+                  data_version=DataVersion(f"n/a:{source.kind}"),
+                  metadata={"note": f"source '{source.name}' is a {source.kind} source: nothing for {asset}"})
+
+
+@asset(
+    partitions_def=source_partitions, io_manager_key="parquet_io", group_name="index", kinds={"html"},
+    code_version="1",
+)
+def doc_pages(context: AssetExecutionContext, settings: RagSettings, docs_fetcher: DocsFetcherResource) -> Output[Table]:
+    """A documentation library's pages as Markdown: conditional GETs, retries, robots.txt, deduplication.
+
+    A failing page never fails the library; a page that fails now keeps its previous text (still searchable).
+    """
+    source = settings.source(context.partition_key)
+    if source.kind != "docs":
+        return _not_applicable(source, "doc_pages")
+    previous = settings.previous("doc_pages", context.partition_key)
+    prev_df = previous.df if previous is not None and not previous.meta.get("not_applicable") else None
+    with docs_fetcher.fetcher() as fetcher:
+        last = [0]
+
+        def progress(done: int, total: int) -> None:
+            if done * 10 // max(total, 1) > last[0] * 10 // max(total, 1) or done == total:
+                context.log.info(f"{source.name}: {done}/{total} pages")
+            last[0] = done
+
+        df, stats = download_library(source.name, source.url, prev_df, fetcher, progress=progress,
+                                     log=context.log)
+    context.log.info(stats.summary())
+    version = content_hash("".join(sorted(df["content_hash"].dropna())))
+    return Output(
+        Table(df, {"kind": "docs", "source": source.name, "version": version}),
+        data_version=DataVersion(version),
+        metadata={
+            "url": source.url, "discovered": stats.discovered, "fetched": stats.fetched,
+            "not_modified": stats.not_modified, "duplicates": stats.duplicates, "failed": stats.failed,
+            "failed_reasons": MetadataValue.json(dict(stats.failed_reasons)), "kept_previous_text": stats.kept_previous_text,
+            "bytes": stats.bytes, "seconds": round(stats.elapsed_s, 2),
+            "preview": _preview(df, ["page_id", "title", "status", "error"]),
+        },
+    )
+
+
 @asset(
     partitions_def=source_partitions, io_manager_key="parquet_io", group_name="index", kinds={"python"},
     code_version=CHUNKER_VERSION, automation_condition=refresh_existing,
 )
-def chunks(context: AssetExecutionContext, settings: RagSettings, repo_snapshot: Table) -> Table:
+def chunks(context: AssetExecutionContext, settings: RagSettings, repo_snapshot: Table, doc_pages: Table) -> Table:
     """Code-aware chunks (AST for Python, headings for Markdown/RST, line windows otherwise), token-counted."""
     source = settings.source(context.partition_key)
-    snap = Snapshot(repo_snapshot.meta["commit"], Path(repo_snapshot.meta["mirror"]), repo_snapshot.df)
     previous = settings.previous("chunks", context.partition_key)
-    n_files = int(snap.files["skip"].isna().sum())
-    progress = Progress("chunking files", n_files, context.log)
     t0 = time.perf_counter()
-    df, stats, meta = build_chunks(source, snap, previous, settings.max_tokens, progress)
+    if source.kind == "docs":
+        pages = indexable(doc_pages.df)
+        progress = Progress("chunking pages", len(pages), context.log)
+        df, stats, meta = build_doc_chunks(source, pages, previous, settings.max_tokens, progress)
+    else:
+        snap = Snapshot(repo_snapshot.meta["commit"], Path(repo_snapshot.meta["mirror"]), repo_snapshot.df)
+        progress = Progress("chunking files", int(snap.files["skip"].isna().sum()), context.log)
+        df, stats, meta = build_chunks(source, snap, previous, settings.max_tokens, progress)
     secs = time.perf_counter() - t0
     for err in stats.errors:
         context.log.warning(err)
     context.add_output_metadata({
-        "commit": snap.commit, "chunks": len(df), "tokens": int(df["n_tokens"].sum()),
+        "commit": meta["commit"], "chunks": len(df), "tokens": int(df["n_tokens"].sum()),
         "max_tokens": settings.max_tokens, "files_indexed": stats.files_indexed,
         "files_rechunked": stats.files_rechunked, "files_reused": stats.files_reused,
         **{f"skipped_{k}": v for k, v in sorted(stats.skipped.items())},

@@ -12,7 +12,15 @@ from ..embedder import Embedder
 from ..evaluate import load_queries
 from ..indexing import collection_name
 from ..models import get_model
-from ..quality import approximate_recall, chunk_quality, collection_quality, recall_quality, vector_quality
+from ..quality import (
+    approximate_recall,
+    blob_line_counts,
+    chunk_quality,
+    collection_quality,
+    page_line_counts,
+    recall_quality,
+    vector_quality,
+)
 from .assets import chunks, embeddings, qdrant_collection
 from .partitions import source_model_partitions, source_partitions
 from .resources import RagSettings, VectorStoreResource
@@ -38,8 +46,12 @@ def _result(passed: bool | None, meta: dict, not_applicable: str = "") -> AssetC
 def chunks_are_sane(context: AssetCheckExecutionContext, settings: RagSettings) -> AssetCheckResult:
     """Chunks exist; none is empty; all fit the token budget; spans are 1-based and inside the file."""
     table = _table(settings, "chunks", context.partition_key)
-    snap = _table(settings, "repo_snapshot", context.partition_key)
-    return _result(*chunk_quality(table.df, settings.max_tokens, Path(snap.meta["mirror"])))
+    if settings.source(context.partition_key).kind == "docs":
+        counts = page_line_counts(_table(settings, "doc_pages", context.partition_key).df)
+    else:
+        snap = _table(settings, "repo_snapshot", context.partition_key)
+        counts = blob_line_counts(Path(snap.meta["mirror"]), table.df["blob_sha"].unique())
+    return _result(*chunk_quality(table.df, settings.max_tokens, counts))
 
 
 @asset_check(asset=embeddings, partitions_def=source_model_partitions, blocking=True)

@@ -6,9 +6,9 @@ from .partitions import source_model_partitions, source_partitions
 
 snapshot_job = define_asset_job(
     "snapshot_and_chunk",
-    selection=AssetSelection.assets("repo_snapshot", "chunks"),
+    selection=AssetSelection.assets("repo_snapshot", "doc_pages", "chunks"),
     partitions_def=source_partitions,
-    description="Fetch a source and chunk it (per source).",
+    description="Fetch a source (git mirror or docs pages) and chunk it (per source).",
 )
 embed_job = define_asset_job(
     "embed_and_upsert",

@@ -98,3 +98,25 @@ class ParquetIOManager(ConfigurableIOManager):
                 f"{context.asset_key.to_user_string()} for partition '{partition}' is not materialized ({path})"
             )
         return read_table(path)
+
+
+class DocsFetcherResource(ConfigurableResource):
+    """HTTP for docs sources: timeouts, retries with backoff, per-host limits, robots.txt, proxies."""
+
+    user_agent: str = "rag-assets-docs/0.1"
+    read_timeout_s: float = 20.0
+    max_retries: int = 3
+    per_host_concurrency: int = 4
+    per_host_rps: float = 8.0
+    respect_robots: bool = True
+    max_bytes: int = 10_000_000
+    proxies: list[str] = []  # tried in order, failing over to the next
+
+    def fetcher(self):
+        from ..docs import Fetcher, FetcherConfig
+
+        return Fetcher(FetcherConfig(
+            user_agent=self.user_agent, read_timeout_s=self.read_timeout_s, max_retries=self.max_retries,
+            per_host_concurrency=self.per_host_concurrency, per_host_rps=self.per_host_rps,
+            respect_robots=self.respect_robots, max_bytes=self.max_bytes, proxies=tuple(self.proxies),
+        ))
