@@ -102,7 +102,9 @@ def cmd_search(args) -> int:
 
     flt = {k: v for k, v in {"language": args.language, "path": args.path, "kind": args.kind}.items() if v}
     with _store() as store:
-        hits = Searcher(store, args.source, model=args.model).search(args.query, k=args.k, filter=flt or None)
+        hits = Searcher(store, args.source, model=args.model).search(
+            args.query, k=args.k, filter=flt or None, mode=args.mode, path_glob=args.path_glob,
+            rerank=_scorer(args.rerank))
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], indent=1))
         return 0
@@ -122,7 +124,8 @@ def cmd_eval(args) -> int:
 
     queries = load_queries(args.queries)
     with _store() as store:
-        report = evaluate(Searcher(store, args.source, model=args.model), queries, k=args.k)
+        report = evaluate(Searcher(store, args.source, model=args.model), queries, k=args.k, mode=args.mode,
+                          rerank=_scorer(args.rerank))
     if args.json:
         print(json.dumps({"overall": report["overall"], "by_kind": report["by_kind"]}, indent=1))
         return 0
@@ -156,6 +159,40 @@ def cmd_queries_refresh(args) -> int:
     return 0
 
 
+def _scorer(spec: str | None):
+    if not spec:
+        return None
+    from .rerank import get_scorer
+
+    return get_scorer(spec)
+
+
+def cmd_ask(args) -> int:
+    from .answer import ask_llm, assemble, llm_settings
+    from .search import Searcher
+    from .settings import default_data_dir
+    from .tables import read_table_if_exists, table_path
+
+    if args.budget < 200:
+        raise CliError(f"--budget must be at least 200 tokens (got {args.budget})")
+    with _store() as store:
+        searcher = Searcher(store, args.source, model=args.model)
+        hits = searcher.search(args.question, k=args.k, mode=args.mode, rerank=_scorer(args.rerank))
+    chunks = read_table_if_exists(table_path(default_data_dir(), "chunks", args.source))
+    ctx = assemble(args.question, hits, args.budget, int(chunks.df["n_tokens"].sum()) if chunks is not None else 0)
+    answer = ask_llm(ctx) if llm_settings() else None
+    if args.json:
+        print(json.dumps({"question": args.question, "context": ctx.text, "citations": [b.citation for b in ctx.blocks],
+                          "tokens": ctx.tokens, "budget": args.budget, "source_tokens": ctx.source_tokens,
+                          "answer": answer}, indent=1))
+        return 0
+    print(ctx.text)
+    print(f"-- {len(ctx.blocks)} spans, {ctx.tokens} tokens of {args.budget} budget; the whole source is "
+          f"{ctx.source_tokens} tokens ({100 * ctx.saving:.1f}% fewer)")
+    print(f"\n{answer}" if answer else "-- no model configured (set RAG_LLM_BASE_URL, RAG_LLM_API_KEY, RAG_LLM_MODEL)")
+    return 0
+
+
 def cmd_sources(args) -> int:
     from .status import source_status
 
@@ -172,6 +209,15 @@ def cmd_sources(args) -> int:
 
 
 # ------------------------------------------------------------------ parser
+def _retrieval_args(s: argparse.ArgumentParser) -> None:
+    from .search import DEFAULT_MODE
+
+    s.add_argument("--mode", choices=["dense", "sparse", "hybrid"], default=DEFAULT_MODE,
+                   help=f"retrieval: dense vectors, BM25 sparse, or both fused (default {DEFAULT_MODE})")
+    s.add_argument("--rerank", metavar="SCORER",
+                   help="rerank the top 50 with a model (e.g. mpnet-base) or cross:<local folder>")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag-assets", description="Index git repos into Qdrant and search them.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -202,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--language", help="only chunks of this language (python, markdown, ...)")
     s.add_argument("--path", help="only chunks of this exact path")
     s.add_argument("--kind", help="only chunks of this kind (function, method, class, module, section, text)")
+    _retrieval_args(s)
+    s.add_argument("--path-glob", help="only paths matching this glob (** crosses folders)")
     s.add_argument("--json", action="store_true")
     s.add_argument("--lines", type=int, default=6, help="lines of text to show per hit")
     s.add_argument("--no-text", action="store_true")
@@ -212,8 +260,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--queries", required=True)
     s.add_argument("--k", type=int, default=10)
     s.add_argument("--model")
+    _retrieval_args(s)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("ask", help="the best spans for a question within a token budget, with citations "
+                       "(and a model's answer when RAG_LLM_BASE_URL is set)")
+    s.add_argument("question")
+    s.add_argument("--source", required=True)
+    s.add_argument("--budget", type=int, default=4000, help="tokens of context (tiktoken cl100k_base)")
+    s.add_argument("--k", type=int, default=20, help="candidates to draw spans from")
+    s.add_argument("--model")
+    _retrieval_args(s)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_ask)
 
     s = sub.add_parser("queries", help="maintain golden query files")
     qsub = s.add_subparsers(dest="queries_command", required=True)

@@ -55,8 +55,8 @@ def _summary(ranks: list[int | None]) -> dict:
     return out
 
 
-def evaluate(searcher: Searcher, queries: list[dict], k: int = 10) -> dict:
-    results = searcher.search_many([q["query"] for q in queries], k=max(k, 10))
+def evaluate(searcher: Searcher, queries: list[dict], k: int = 10, **search_kw) -> dict:
+    results = searcher.search_many([q["query"] for q in queries], k=max(k, 10), **search_kw)
     ranks = [first_hit_rank(q, hits) for q, hits in zip(queries, results)]
     by_kind: dict[str, list] = defaultdict(list)
     for q, r in zip(queries, ranks):
