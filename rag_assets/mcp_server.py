@@ -1,0 +1,386 @@
+"""MCP server: code search, budgeted context, source status and re-index requests for coding agents.
+
+    rag-assets mcp                                   # stdio: an IDE launches it
+    rag-assets mcp --http --port 8765 --token T      # streamable HTTP at http://127.0.0.1:8765/mcp
+
+Tools: search_code, ask, list_sources, reindex. Expected failures (bad arguments, unknown source, a
+busy store) come back as tool errors with one line of text; the server keeps running.
+
+The embedded store admits one process at a time, so every call opens it and closes it again: an idle
+server never blocks an index run. The embedding model stays loaded (embedder.py caches it), so only
+the first search pays its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import ipaddress
+import os
+import sys
+import threading
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent
+from pydantic import BaseModel, Field
+
+from .answer import assemble, ask_llm, llm_settings
+from .search import DEFAULT_MODE, SearchError, Searcher
+from .settings import default_data_dir
+from .sources import SourcesError, get_source
+from .store import QUERY_MODES, StoreBusyError, StoreError
+from .tables import read_table_if_exists, table_path
+
+DEFAULT_PORT = 8765
+ASK_CANDIDATES = 20  # hits ranked for `ask` before the budget cuts them
+SNAPSHOT_JOB = "snapshot_and_chunk"  # automation then refreshes the source's existing collections
+CODE_LOCATION = "rag_assets"  # workspace.yaml and pyproject [tool.dagster]
+REPOSITORY = "__repository__"  # Dagster's name for the repository of a Definitions object
+
+# One open store per process at a time (HTTP calls run on worker threads; a second embedded
+# open in the same process would fail as "busy").
+_STORE_LOCK = threading.Lock()
+
+
+# ------------------------------------------------------------------ results
+class SearchHit(BaseModel):
+    path: str
+    start_line: int
+    end_line: int
+    symbol: str
+    score: float
+    commit: str
+    language: str
+    kind: str
+    citation: str = Field(description="path:start-end @ commit")
+    text: str
+
+
+class AskResult(BaseModel):
+    question: str
+    context: str = Field(description="the chosen spans, each under a '### path:start-end @ commit' header")
+    citations: list[str]
+    tokens_used: int
+    budget: int
+    source_tokens: int = Field(description="tokens of the whole source (all its chunks); 0 if unknown")
+    saving: float = Field(description="1 - tokens_used / source_tokens")
+    dropped: int = Field(description="hits that did not fit the budget")
+    model: str | None = Field(description="the LLM that answered, or None when none is configured")
+    answer: str | None
+
+
+class SourceState(BaseModel):
+    source: str
+    kind: str | None = None
+    live_model: str | None
+    points: int | None
+    chunks: int | None
+    indexed_commit: str | None
+    head_commit: str | None
+    state: str = Field(description="fresh | indexed | stale (new commits) | not indexed | ...")
+    error: str | None = None
+
+
+class ReindexResult(BaseModel):
+    run_id: str
+    job: str
+    partition: str
+    status: str
+    submitted_to: str
+
+
+# ------------------------------------------------------------------ plumbing
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+@contextmanager
+def _tool_errors():
+    """Anticipated failures become one-line tool errors (isError results), never a crash."""
+    try:
+        yield
+    except ToolError:
+        raise
+    except StoreBusyError as e:
+        raise ToolError(f"store busy: {_one_line(e)}") from None
+    except (SearchError, SourcesError, StoreError, RunRequestError) as e:
+        raise ToolError(_one_line(e)) from None
+
+
+@contextmanager
+def _store():
+    from .defs.resources import VectorStoreResource
+
+    with _STORE_LOCK, VectorStoreResource().open() as store:
+        yield store
+
+
+def _source_tokens(source: str) -> int:
+    path = table_path(default_data_dir(), "chunks", source)
+    return _tokens_of(path, path.stat().st_mtime_ns) if path.exists() else 0
+
+
+@lru_cache(maxsize=32)
+def _tokens_of(path: Path, mtime_ns: int) -> int:  # keyed on mtime: a re-chunk invalidates it
+    table = read_table_if_exists(path)
+    return int(table.df["n_tokens"].sum()) if table is not None else 0
+
+
+# ------------------------------------------------------------------ tools
+def search_code(
+    query: Annotated[str, Field(description="what to find: words, identifiers, a question")],
+    source: Annotated[str, Field(description="source name (see list_sources)")],
+    k: Annotated[int, Field(description="number of hits", json_schema_extra={"minimum": 1, "maximum": 100})] = 10,
+    mode: Annotated[str, Field(description="hybrid (dense + BM25, best), dense or sparse",
+                               json_schema_extra={"enum": list(QUERY_MODES)})] = DEFAULT_MODE,
+    language: Annotated[str | None, Field(description="only this language: python, markdown, ...")] = None,
+    path_glob: Annotated[str | None, Field(description="only paths matching this glob, e.g. src/**/*.py")] = None,
+    kind: Annotated[str | None, Field(description="function, method, class, module, section or text")] = None,
+) -> list[SearchHit]:
+    """Search a source's code and docs; each hit cites path:start-end at the indexed commit."""
+    # Ranges and modes are checked by Searcher (one-line errors); the schema only advertises them.
+    flt = {key: v for key, v in {"language": language, "kind": kind}.items() if v}
+    with _tool_errors(), _store() as store:
+        hits = Searcher(store, source).search(query, k=k, filter=flt or None, mode=mode, path_glob=path_glob)
+    return [SearchHit(**{f: getattr(h, f) for f in SearchHit.model_fields if f != "citation"}, citation=h.citation)
+            for h in hits]
+
+
+def ask(
+    question: Annotated[str, Field(description="a question about the code base")],
+    source: Annotated[str, Field(description="source name (see list_sources)")],
+    budget: Annotated[int, Field(description="most tokens of context to return",
+                                 json_schema_extra={"minimum": 100, "maximum": 100_000})] = 4000,
+) -> Annotated[CallToolResult, AskResult]:
+    """The best spans for a question, merged per file and cut to a token budget, with citations;
+    answered by an LLM when one is configured (RAG_LLM_BASE_URL)."""
+    if not 100 <= budget <= 100_000:
+        raise ToolError(f"budget must be between 100 and 100000 tokens (got {budget})")
+    with _tool_errors():
+        with _store() as store:
+            hits = Searcher(store, source).search(question, k=ASK_CANDIDATES)
+        ctx = assemble(question, hits, budget, _source_tokens(source))
+    settings = llm_settings()
+    answer = model = None
+    if settings is not None:
+        model = settings[2]
+        try:
+            answer = ask_llm(ctx)
+        except Exception as e:  # the context is still worth returning
+            answer = f"(model call failed: {_one_line(e)})"
+    result = AskResult(
+        question=question, context=ctx.text, citations=[b.citation for b in ctx.blocks], tokens_used=ctx.tokens,
+        budget=budget, source_tokens=ctx.source_tokens, saving=round(ctx.saving, 4), dropped=ctx.dropped,
+        model=model, answer=answer)
+    return CallToolResult(content=[TextContent(type="text", text=_render_ask(result))],
+                          structured_content=result.model_dump())
+
+
+def _render_ask(r: AskResult) -> str:
+    whole = f"{r.source_tokens} tokens ({r.saving:.1%} saved)" if r.source_tokens else "unknown size"
+    lines = [f"Context for: {r.question}",
+             f"{len(r.citations)} spans, {r.tokens_used} of {r.budget} budget tokens; whole source: {whole}"
+             + (f"; {r.dropped} hits did not fit" if r.dropped else ""), "", r.context or "(no hits)"]
+    if r.model:
+        lines += [f"Answer ({r.model}):", r.answer or ""]
+    else:
+        lines += ["Answer: no model is configured (set RAG_LLM_BASE_URL, RAG_LLM_API_KEY, RAG_LLM_MODEL); "
+                  "answer from the context above."]
+    return "\n".join(lines)
+
+
+def list_sources(
+    check_remote: Annotated[bool, Field(description="ask each remote for its head commit (network)")] = True,
+) -> list[SourceState]:
+    """Every configured source: live model, point count, indexed commit, remote head and freshness."""
+    from .status import source_status
+
+    with _tool_errors(), _STORE_LOCK:
+        rows = source_status(check_remote=check_remote)
+    return [SourceState(**{f: r.get(f) for f in SourceState.model_fields}) for r in rows]
+
+
+def reindex(source: Annotated[str, Field(description="source name from sources.yaml")]) -> ReindexResult:
+    """Request a snapshot+chunk run for a source from Dagster (the daemon runs it; automation then
+    re-embeds its collections). Returns the run id at once."""
+    with _tool_errors():
+        return ReindexResult(**request_index_run(source))
+
+
+# ------------------------------------------------------------------ reindex: a queued Dagster run
+class RunRequestError(RuntimeError):
+    pass
+
+
+def request_index_run(source: str) -> dict:
+    """Queue the snapshot job for `source`, never executing it here (that would block the server and
+    hold the store): through the webserver when RAG_DAGSTER_URL is set, else on the local instance."""
+    get_source(source)  # an unknown name fails here, listing the known ones
+    url = os.environ.get("RAG_DAGSTER_URL")
+    return _submit_graphql(url.rstrip("/"), source) if url else _submit_to_instance(source)
+
+
+def _submit_to_instance(source: str) -> dict:
+    from dagster import DagsterInstance
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+    from dagster._core.remote_origin import ManagedGrpcPythonEnvCodeLocationOrigin, RemoteRepositoryOrigin
+    from dagster._core.run_coordinator import QueuedRunCoordinator
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    from .cli import _ensure_dagster_home
+    from .definitions import defs
+    from .registry import register_sources
+
+    _ensure_dagster_home()
+    with DagsterInstance.get() as instance:
+        if not isinstance(instance.run_coordinator, QueuedRunCoordinator):
+            raise RunRequestError("the Dagster instance has no queued run coordinator; "
+                                  "set RAG_DAGSTER_URL to the webserver to request runs through it")
+        register_sources(instance, [source])
+        # The daemon finds the code location by name (as in workspace.yaml); run workers load the
+        # job from the Python origin. Both are what `dagster dev` would record for this module.
+        module, cwd = "rag_assets.definitions", os.getcwd()
+        location = ManagedGrpcPythonEnvCodeLocationOrigin(
+            LoadableTargetOrigin(executable_path=sys.executable, module_name=module, working_directory=cwd),
+            location_name=CODE_LOCATION)
+        run = instance.create_run_for_job(
+            defs.resolve_job_def(SNAPSHOT_JOB),
+            tags={"dagster/partition": source, "rag/requested_by": "mcp"},
+            remote_job_origin=RemoteRepositoryOrigin(location, REPOSITORY).get_job_origin(SNAPSHOT_JOB),
+            job_code_origin=ReconstructableRepository.for_module(module, "defs", cwd)
+            .get_reconstructable_job(SNAPSHOT_JOB).get_python_origin(),
+        )
+        run = instance.submit_run(run.run_id, workspace=None)  # the queued coordinator only enqueues
+        return {"run_id": run.run_id, "job": SNAPSHOT_JOB, "partition": source, "status": run.status.value,
+                "submitted_to": f"Dagster instance at {instance.root_directory}"}
+
+
+_ADD_PARTITION = """mutation($repo: RepositorySelector!, $name: String!, $key: String!) {
+  addDynamicPartition(repositorySelector: $repo, partitionsDefName: $name, partitionKey: $key) {
+    __typename ... on Error { message } } }"""
+_LAUNCH_RUN = """mutation($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename ... on LaunchRunSuccess { run { runId status } } ... on Error { message } } }"""
+
+
+def _submit_graphql(url: str, source: str) -> dict:
+    import httpx
+
+    from .defs.partitions import source_partitions
+
+    def call(query: str, variables: dict, field: str) -> dict:
+        try:
+            resp = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables}, timeout=30)
+        except httpx.HTTPError as e:
+            raise RunRequestError(f"Dagster webserver {url} unreachable: {_one_line(e)}") from None
+        body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
+        if resp.status_code != 200 or body.get("errors") or field not in (body.get("data") or {}):
+            detail = (body.get("errors") or [{}])[0].get("message") or resp.text[:200]
+            raise RunRequestError(f"Dagster webserver {url} answered HTTP {resp.status_code}: {detail}")
+        return body["data"][field]
+
+    repo = {"repositoryLocationName": CODE_LOCATION, "repositoryName": REPOSITORY}
+    added = call(_ADD_PARTITION, {"repo": repo, "name": source_partitions.name, "key": source}, "addDynamicPartition")
+    if added["__typename"] not in ("AddDynamicPartitionSuccess", "DuplicateDynamicPartitionError"):
+        raise RunRequestError(f"could not register partition '{source}': {added.get('message', added['__typename'])}")
+    params = {"selector": {**repo, "jobName": SNAPSHOT_JOB},
+              "executionMetadata": {"tags": [{"key": "dagster/partition", "value": source},
+                                             {"key": "rag/requested_by", "value": "mcp"}]}}
+    launched = call(_LAUNCH_RUN, {"params": params}, "launchRun")
+    if launched["__typename"] != "LaunchRunSuccess":
+        raise RunRequestError(f"run not launched ({launched['__typename']}): {launched.get('message', '')}")
+    run = launched["run"]
+    return {"run_id": run["runId"], "job": SNAPSHOT_JOB, "partition": source, "status": run["status"],
+            "submitted_to": f"Dagster webserver {url}"}
+
+
+# ------------------------------------------------------------------ server and transports
+def build_server() -> MCPServer:
+    # WARNING: an IDE shows stderr; anticipated tool errors (INFO) are the agent's to read, not the log's.
+    server = MCPServer("rag-assets", log_level="WARNING", instructions=(
+        "Search indexed git repositories and docs. list_sources shows what is indexed; search_code finds "
+        "spans (cite them as path:start-end); ask returns a token-budgeted context for a question."))
+    for fn in (search_code, ask, list_sources, reindex):
+        server.add_tool(fn)
+    return server
+
+
+class BearerAuth:
+    """ASGI wrapper: every HTTP request must carry `Authorization: Bearer <token>`, else 401."""
+
+    def __init__(self, app, token: str):
+        self.app, self.token = app, token.encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and not self._authorized(dict(scope["headers"]).get(b"authorization", b"")):
+            from starlette.responses import JSONResponse
+
+            response = JSONResponse({"error": "unauthorized", "error_description": "missing or wrong bearer token"},
+                                    status_code=401, headers={"WWW-Authenticate": 'Bearer realm="rag-assets"'})
+            return await response(scope, receive, send)
+        await self.app(scope, receive, send)
+
+    def _authorized(self, header: bytes) -> bool:
+        scheme, _, credentials = header.partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self.token)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a hostname: it may resolve to anything
+
+
+def run(transport: str = "stdio", host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None) -> None:
+    """Serve until stopped. transport: "stdio" | "http" (streamable HTTP at /mcp)."""
+    if transport == "stdio":
+        build_server().run("stdio")
+        return
+    if transport != "http":
+        raise ValueError(f"unknown transport {transport!r} (stdio or http)")
+    if not token and not is_loopback(host):
+        # Anyone who can reach the port could read the indexed code and queue runs.
+        raise ValueError(f"refusing to serve on {host} without a bearer token: pass --token "
+                         "(or set RAG_MCP_TOKEN), or bind to 127.0.0.1")
+    import uvicorn
+
+    app = build_server().streamable_http_app(host=host)  # DNS-rebinding protection on loopback hosts
+    print(f"rag-assets MCP server: http://{host}:{port}/mcp"
+          f"{' (bearer token required)' if token else ' (no token: loopback only)'}", file=sys.stderr, flush=True)
+    uvicorn.run(BearerAuth(app, token) if token else app, host=host, port=port, log_level="warning")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rag-assets mcp", description="Serve search over MCP (stdio by default).")
+    p.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT})")
+    p.add_argument("--token", default=os.environ.get("RAG_MCP_TOKEN"),
+                   help="bearer token HTTP clients must send (default: RAG_MCP_TOKEN); required off loopback")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`rag-assets mcp [--http] [--host H] [--port P] [--token T]`; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        run("http" if args.http else "stdio", args.host, args.port, args.token)
+    except ValueError as e:
+        print(f"rag-assets mcp: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
