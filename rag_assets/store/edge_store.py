@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import uuid
 import time
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -432,6 +433,15 @@ class EdgeStore(StoreBase):
         self, name: str, *, with_vectors: bool = False, batch: int = 1000
     ) -> Iterator[tuple[str, dict, np.ndarray | None]]:
         return self._scroll(name, with_payload=True, with_vectors=with_vectors, batch=batch)
+
+    def get_vectors(self, name: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Dense vectors of these points (missing ids are absent from the result)."""
+        real = self._resolve(name)
+        dense_name = self._config(real).get("dense_vector")
+        records = self._shard(real).retrieve(point_ids=[uuid.UUID(i) for i in ids], with_payload=False,
+                                             with_vector=[dense_name] if dense_name else True)
+        return {str(r.id): np.asarray(r.vector[dense_name] if dense_name else r.vector, dtype=np.float32)
+                for r in records}
 
     def _scroll(self, name: str, *, with_payload: bool, with_vectors: bool, batch: int):
         real = self._resolve(name)

@@ -369,6 +369,14 @@ class QdrantClientStore(StoreBase):
     ) -> Iterator[tuple[str, dict, np.ndarray | None]]:
         return self._scroll(name, with_payload=True, with_vectors=with_vectors, batch=batch)
 
+    def get_vectors(self, name: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Dense vectors of these points (missing ids are absent from the result)."""
+        dense = self._layout(name).dense
+        with self._call(name):
+            records = self.client.retrieve(self._real(name), list(ids), with_payload=False,
+                                           with_vectors=[dense] if dense else True)
+        return {str(r.id): np.asarray(r.vector[dense] if dense else r.vector, dtype=np.float32) for r in records}
+
     def _scroll(self, name: str, *, with_payload: bool, with_vectors: bool, batch: int):
         dense = self._layout(name).dense if with_vectors else None
         with_vector = ([dense] if dense else True) if with_vectors else False

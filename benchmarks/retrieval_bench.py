@@ -1,0 +1,133 @@
+"""Retrieval quality and the model migration, on this repository and on a third-party corpus (click).
+
+For each corpus: index with all-MiniLM-L6-v2 then migrate to all-mpnet-base-v2 through the real jobs
+(wall time and texts/s per model); recall@1/5/10 and MRR@10 on the golden file for dense, sparse,
+hybrid and hybrid + rerank; and recall@10 of quantized (int8, binary; rescored) and HNSW search against
+exact search on the same queries (Qdrant Edge, where both are real). One run, one machine.
+
+    python benchmarks/retrieval_bench.py [--corpora rag-assets,click] [--skip-mpnet]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+from _corpus import sdist_repo  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPORA = {"rag-assets": (lambda: ROOT, ROOT / "evals" / "rag-assets.jsonl"),
+           "click": (lambda: sdist_repo("click==8.1.7"), ROOT / "evals" / "click.jsonl")}
+
+
+def _meta(instance, asset: str) -> dict:
+    from dagster import AssetKey
+
+    rec = instance.fetch_materializations(AssetKey(asset), limit=1).records[0]
+    return {k: v.value for k, v in rec.asset_materialization.metadata.items()}
+
+
+def approx_recall(store, name: str, dim: int, queries: np.ndarray, quantization: str | None) -> float:
+    """Copy the collection's real vectors into a collection with HNSW (+ quantization) really built."""
+    ids, vecs = zip(*[(i, v) for i, _, v in store.scroll(name, with_vectors=True)])
+    copy = f"bench_{quantization or 'hnsw'}_{uuid.uuid4().hex[:6]}"
+    store.ensure_collection(copy, dim, quantization=quantization, indexing_threshold=1, sparse=False)
+    store.upsert(copy, list(ids), np.stack(vecs), [{} for _ in ids])
+    store.finalize(copy)
+    overlap = []
+    for q in queries:
+        exact = {h.id for h in store.query(copy, q, k=10, exact=True)}
+        approx = {h.id for h in store.query(copy, q, k=10, rescore=True, oversampling=2.0 if quantization else None)}
+        overlap.append(len(exact & approx) / len(exact))
+    store.delete_collection(copy)
+    return float(np.mean(overlap))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--corpora", default="rag-assets,click")
+    ap.add_argument("--skip-mpnet", action="store_true")
+    args = ap.parse_args()
+
+    from dagster import instance_for_test
+
+    from rag_assets.embedder import Embedder
+    from rag_assets.evaluate import evaluate, load_queries
+    from rag_assets.indexing import collection_name
+    from rag_assets.models import get_model
+    from rag_assets.rerank import get_scorer
+    from rag_assets.runner import index_source
+    from rag_assets.search import Searcher
+    from rag_assets.store import open_store
+
+    results = {}
+    for corpus in args.corpora.split(","):
+        repo_fn, golden = CORPORA[corpus]
+        work = Path(tempfile.mkdtemp(prefix=f"rag-retrieval-{corpus}-"))
+        repo = work / "repo"
+        subprocess.run(["git", "clone", "-q", str(repo_fn()), str(repo)], check=True)
+        os.environ.update(RAG_DATA_DIR=str(work / "data"), RAG_SOURCES=str(work / "sources.yaml"),
+                          RAG_RECALL_THRESHOLD="0.0")
+        (work / "sources.yaml").write_text(yaml.safe_dump(
+            {"sources": [{"name": corpus, "kind": "git", "url": str(repo), "queries": str(golden)}]}))
+        queries = load_queries(golden)
+        models = ["minilm-l6"] + ([] if args.skip_mpnet else ["mpnet-base"])
+        row: dict = {"queries": len(queries), "models": {}}
+        (work / "dh").mkdir()
+        with instance_for_test(temp_dir=str(work / "dh")) as instance:
+            for m in models:
+                Embedder(get_model(m)).encode_documents(["warm up"])  # model load outside the timing
+                t0 = time.perf_counter()
+                index_source(corpus, m, instance=instance)
+                wall = time.perf_counter() - t0
+                em = _meta(instance, "embeddings")
+                row["models"][m] = {"index_wall_s": round(wall, 1), "texts_per_s": em["texts_per_s"],
+                                    "chunks": em["chunks"]}
+                print(f"[{corpus}] indexed with {m}: {wall:.1f}s, {em['texts_per_s']} texts/s, {em['chunks']} chunks",
+                      flush=True)
+        with open_store(work / "data") as store:
+            evals = {}
+            for m in models:
+                s = Searcher(store, corpus, model=m)
+                for mode in ("dense", "sparse", "hybrid"):
+                    if m != "minilm-l6" and mode == "sparse":
+                        continue  # identical to minilm's sparse (same BM25 vectors)
+                    evals[f"{m} {mode}"] = evaluate(s, queries, mode=mode)["overall"]
+            if "mpnet-base" in models:
+                s = Searcher(store, corpus, model="minilm-l6")
+                scorer = get_scorer("collection:mpnet-base", store, corpus)
+                evals["minilm-l6 hybrid + rerank(mpnet vectors)"] = evaluate(s, queries, mode="hybrid",
+                                                                             rerank=scorer)["overall"]
+            row["eval"] = evals
+            for name, m in evals.items():
+                print(f"[{corpus}] {name:<42} R@1 {m['recall@1']:.3f}  R@5 {m['recall@5']:.3f}  "
+                      f"R@10 {m['recall@10']:.3f}  MRR@10 {m['mrr@10']:.3f}", flush=True)
+            row["approx_vs_exact_recall@10"] = {}
+            for m in models:
+                spec = get_model(m)
+                qv = Embedder(spec).encode_queries([q["query"] for q in queries])
+                for quant in (None, "int8", "binary"):
+                    r = approx_recall(store, collection_name(corpus, m), spec.dim, qv, quant)
+                    row["approx_vs_exact_recall@10"][f"{m} {quant or 'hnsw'}"] = round(r, 4)
+                    print(f"[{corpus}] {m} {quant or 'hnsw (no quantization)'} vs exact recall@10: {r:.4f}", flush=True)
+        results[corpus] = row
+    out = ROOT / "benchmarks" / "results" / "retrieval.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
