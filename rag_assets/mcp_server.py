@@ -19,7 +19,7 @@ import ipaddress
 import os
 import sys
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -37,7 +37,8 @@ from .store import QUERY_MODES, StoreBusyError, StoreError
 from .tables import read_table_if_exists, table_path
 
 DEFAULT_PORT = 8765
-ASK_CANDIDATES = 20  # hits ranked for `ask` before the budget cuts them
+ASK_CANDIDATES = 20  # hits ranked for `ask` before the budget cuts them (as `rag-assets ask`)
+MIN_BUDGET, MAX_BUDGET = 200, 100_000  # the CLI refuses budgets under 200 too
 SNAPSHOT_JOB = "snapshot_and_chunk"  # automation then refreshes the source's existing collections
 CODE_LOCATION = "rag_assets"  # workspace.yaml and pyproject [tool.dagster]
 REPOSITORY = "__repository__"  # Dagster's name for the repository of a Definitions object
@@ -117,8 +118,13 @@ def _tool_errors():
 def _store():
     from .defs.resources import VectorStoreResource
 
-    with _STORE_LOCK, VectorStoreResource().open() as store:
+    with _embedded_lock(), VectorStoreResource().open() as store:
         yield store
+
+
+def _embedded_lock():
+    # A Qdrant server takes concurrent clients; only the embedded store needs calls serialised.
+    return nullcontext() if os.environ.get("QDRANT_URL") else _STORE_LOCK
 
 
 def _source_tokens(source: str) -> int:
@@ -148,7 +154,7 @@ def search_code(
     flt = {key: v for key, v in {"language": language, "kind": kind}.items() if v}
     with _tool_errors(), _store() as store:
         hits = Searcher(store, source).search(query, k=k, filter=flt or None, mode=mode, path_glob=path_glob)
-    return [SearchHit(**{f: getattr(h, f) for f in SearchHit.model_fields if f != "citation"}, citation=h.citation)
+    return [SearchHit(**{f: v for f, v in h.to_dict().items() if f in SearchHit.model_fields}, citation=h.citation)
             for h in hits]
 
 
@@ -156,12 +162,12 @@ def ask(
     question: Annotated[str, Field(description="a question about the code base")],
     source: Annotated[str, Field(description="source name (see list_sources)")],
     budget: Annotated[int, Field(description="most tokens of context to return",
-                                 json_schema_extra={"minimum": 100, "maximum": 100_000})] = 4000,
+                                 json_schema_extra={"minimum": MIN_BUDGET, "maximum": MAX_BUDGET})] = 4000,
 ) -> Annotated[CallToolResult, AskResult]:
     """The best spans for a question, merged per file and cut to a token budget, with citations;
     answered by an LLM when one is configured (RAG_LLM_BASE_URL)."""
-    if not 100 <= budget <= 100_000:
-        raise ToolError(f"budget must be between 100 and 100000 tokens (got {budget})")
+    if not MIN_BUDGET <= budget <= MAX_BUDGET:
+        raise ToolError(f"budget must be between {MIN_BUDGET} and {MAX_BUDGET} tokens (got {budget})")
     with _tool_errors():
         with _store() as store:
             hits = Searcher(store, source).search(question, k=ASK_CANDIDATES)
@@ -201,7 +207,7 @@ def list_sources(
     """Every configured source: live model, point count, indexed commit, remote head and freshness."""
     from .status import source_status
 
-    with _tool_errors(), _STORE_LOCK:
+    with _tool_errors(), _embedded_lock():
         rows = source_status(check_remote=check_remote)
     return [SourceState(**{f: r.get(f) for f in SourceState.model_fields}) for r in rows]
 

@@ -137,3 +137,29 @@ def test_commit_flows_through_sensor_and_automation_to_search(env, tmp_path):
         hit = Searcher(s, "demo").search("area of a circle from its radius", k=1)[0]
     assert (hit.path, hit.start_line, hit.end_line, hit.symbol) == ("geometry.py", 1, 3, "circle_area")
     assert hit.commit == repo.head.commit.hexsha
+
+
+def test_backfill_batch_embeds_many_partitions_in_one_run(env, tmp_path):
+    """BackfillPolicy.multi_run: a ranged run embeds several sources with one model load."""
+    from dagster import AssetSelection, materialize
+
+    from rag_assets.defs import assets
+    from rag_assets.tables import read_table, table_path
+
+    for name in ("a", "b"):
+        make_repo(tmp_path / name, {f"{name}.py": f"def {name}_function():\n    return '{name}'\n"})
+    env.write_sources(*({"name": n, "kind": "git", "url": str(tmp_path / n)} for n in ("a", "b")))
+    register_sources(env.instance)
+    for n in ("a", "b"):
+        _run(env.instance, "snapshot_and_chunk", n)
+    res = materialize(
+        [assets.embeddings, assets.chunks.to_source_asset()], instance=env.instance, resources=defs.resources,
+        selection=AssetSelection.assets("embeddings"),
+        tags={"dagster/asset_partition_range_start": "minilm-l6|a", "dagster/asset_partition_range_end": "minilm-l6|b"},
+    )
+    assert res.success
+    [mat] = [m for m in res.asset_materializations_for_node("embeddings")][:1]
+    assert mat.metadata["partitions"].value == 2 and mat.metadata["embedded"].value == 2
+    for n in ("a", "b"):
+        table = read_table(table_path(env.data_dir, "embeddings", f"minilm-l6|{n}"))
+        assert len(table.df) == 1 and table.vectors.shape == (1, 384)

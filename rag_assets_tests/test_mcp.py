@@ -38,7 +38,8 @@ SERVER = [sys.executable, "-m", "rag_assets.mcp_server"]
 # Filler modules, so the source is much bigger than one answer's context (as real sources are).
 FILLER = {
     f"pkg/{topic}.py": "\n\n".join(
-        f'def {topic}_{verb}(items: list, limit: int = 10) -> list:\n    """{verb.capitalize()} {topic} items up to a limit."""\n'
+        f"def {topic}_{verb}(items: list, limit: int = 10) -> list:\n"
+        f'    """{verb.capitalize()} {topic} items up to a limit."""\n'
         f"    out = [i for i in items if i is not None]\n    return sorted(out)[:limit]\n"
         for verb in ("load", "save", "merge", "split", "validate", "render"))
     for topic in ("invoice", "customer", "shipment", "ledger", "report", "catalog")
@@ -172,14 +173,16 @@ def test_search_code_cites_fibonacci(stdio):
     assert len(hits) == 3
     only_shop = stdio.ok("search_code", query="fibonacci", source="demo", path_glob="shop*", mode="dense")["result"]
     assert only_shop and {h["path"] for h in only_shop} == {"shop.py"}
-    assert {h["kind"] for h in stdio.ok("search_code", query="cart", source="demo", kind="method")["result"]} == {"method"}
+    methods = stdio.ok("search_code", query="cart", source="demo", kind="method")["result"]
+    assert {h["kind"] for h in methods} == {"method"}
 
 
 def test_ask_returns_cited_context_smaller_than_the_source(stdio):
     res = stdio.call("ask", question="How is the fibonacci number computed?", source="demo", budget=400)
     assert not res.is_error, res.content[0].text
     out = res.structured_content
-    assert "### mathutil.py:11-16" in out["context"] and any(c.startswith("mathutil.py:11-16") for c in out["citations"])
+    assert "### mathutil.py:11-16" in out["context"]
+    assert any(c.startswith("mathutil.py:11-16") for c in out["citations"])
     assert 0 < out["tokens_used"] <= 400 and out["tokens_used"] < out["source_tokens"]
     assert out["model"] is None and out["answer"] is None
     text = res.content[0].text  # what the agent reads
@@ -198,7 +201,7 @@ def test_list_sources_shows_live_model_and_freshness(stdio, world):
     ("search_code", {"query": "x", "source": "demo", "k": 101}, "k must be between 1 and 100"),
     ("search_code", {"query": "  ", "source": "demo"}, "empty query"),
     ("search_code", {"query": "x", "source": "demo", "mode": "fuzzy"}, "mode must be one of dense, sparse, hybrid"),
-    ("ask", {"question": "x", "source": "demo", "budget": 5}, "budget must be between 100 and 100000"),
+    ("ask", {"question": "x", "source": "demo", "budget": 5}, "budget must be between 200 and 100000"),
     ("ask", {"question": "x", "source": "nope"}, "source 'nope' is not indexed"),
     ("reindex", {"source": "nope"}, "no source named 'nope' (known: demo)"),
 ])

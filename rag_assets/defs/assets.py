@@ -12,6 +12,7 @@ import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
+    BackfillPolicy,
     Config,
     DataVersion,
     Failure,
@@ -165,22 +166,44 @@ class EmbedConfig(Config):
     partitions_def=source_model_partitions, io_manager_key="parquet_io", group_name="index",
     kinds={"pytorch"}, code_version="|".join(f"{k}={m.version}" for k, m in MODELS.items()),
     automation_condition=refresh_existing,
+    # A backfill embeds up to 25 partitions per run: the model loads once per run, not once per source.
+    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=25),
 )
 def embeddings(
-    context: AssetExecutionContext, config: EmbedConfig, chunks: Table, embedder: EmbeddingRunner,
+    context: AssetExecutionContext, config: EmbedConfig, chunks, embedder: EmbeddingRunner,
     settings: RagSettings,
-) -> Output[Table]:
+) -> Output:
     """One float32 vector per chunk; only chunks whose content is new are encoded (in process, in a
-    Pipes subprocess, or on a remote GPU: the embedder resource's mode)."""
-    keys = context.partition_key.keys_by_dimension
-    spec = get_model(keys["model"])
-    previous = None if config.force else settings.previous("embeddings", context.partition_key)
+    Pipes subprocess, or on a remote GPU: the embedder resource's mode).
+
+    `chunks` is a Table, or {source: Table} in a batched backfill run over several partitions."""
+    keys = [source_model_partitions.get_partition_key_from_str(str(k)) for k in context.partition_keys]
+    by_source = chunks if isinstance(chunks, dict) else {keys[0].keys_by_dimension["source"]: chunks}
+    outputs = {str(k): _embed_partition(context, config, k, by_source[k.keys_by_dimension["source"]], embedder, settings)
+               for k in keys}
+    # An explicit Output: with a Pipes session open, Dagster collects results as events.
+    if len(outputs) == 1:
+        (table, metadata), = outputs.values()
+        return Output(table, metadata=metadata)
+    context.log.info(f"embedded {len(outputs)} partitions in one run")
+    return Output({k: t for k, (t, _) in outputs.items()}, metadata={
+        "partitions": len(outputs), "embedded": sum(m["embedded"] for _, m in outputs.values()),
+        "reused": sum(m["reused"] for _, m in outputs.values()),
+        "by_partition": MetadataValue.json({k: {f: m[f] for f in ("chunks", "embedded", "reused", "deleted")}
+                                            for k, (_, m) in outputs.items()}),
+    })
+
+
+def _embed_partition(context, config: EmbedConfig, key, chunks: Table, embedder: EmbeddingRunner,
+                     settings: RagSettings) -> tuple[Table, dict]:
+    spec = get_model(key.keys_by_dimension["model"])
+    previous = None if config.force else settings.previous("embeddings", str(key))
     run_stats: dict = {}
 
     def encode(texts: list[str], hashes: list[str]):
-        progress = Progress(f"embedding with {spec.key}", len(texts), context.log, bar=embedder.progress_bar)
+        progress = Progress(f"embedding {key} with {spec.key}", len(texts), context.log, bar=embedder.progress_bar)
         try:
-            workdir = settings.root / "work" / "embed" / re.sub(r"[^\w.-]", "_", str(context.partition_key))
+            workdir = settings.root / "work" / "embed" / re.sub(r"[^\w.-]", "_", str(key))
             vectors, stats = embedder.embed(context, texts, hashes, spec.key, workdir, progress=progress)
         finally:
             progress.close()
@@ -198,8 +221,7 @@ def embeddings(
         "embed_seconds": round(stats.seconds, 2), "model_load_seconds": float(run_stats.get("load_seconds", 0.0)),
     }
     meta = {"model": spec.key, "model_version": spec.version, "dim": spec.dim, "commit": chunks.meta.get("commit")}
-    # An explicit Output: with a Pipes session open, Dagster collects results as events.
-    return Output(Table(df, meta, vectors), metadata=metadata)
+    return Table(df, meta, vectors), metadata
 
 
 @asset(

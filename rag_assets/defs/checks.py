@@ -57,9 +57,14 @@ def chunks_are_sane(context: AssetCheckExecutionContext, settings: RagSettings) 
 @asset_check(asset=embeddings, partitions_def=source_model_partitions, blocking=True)
 def vectors_are_sane(context: AssetCheckExecutionContext, settings: RagSettings) -> AssetCheckResult:
     """Right dimension, no NaN or zero vectors, unit norms when the model normalises."""
-    spec = get_model(context.partition_key.keys_by_dimension["model"])
-    table = _table(settings, "embeddings", context.partition_key)
-    return _result(*vector_quality(table.vectors, spec.dim, spec.normalize))
+    results = []  # a batched backfill run checks every partition it embedded; all must pass
+    for key in context.partition_keys:
+        spec = get_model(source_model_partitions.get_partition_key_from_str(key).keys_by_dimension["model"])
+        results.append(vector_quality(_table(settings, "embeddings", key).vectors, spec.dim, spec.normalize))
+    if len(results) == 1:
+        return _result(*results[0])
+    failed = [k for k, (ok, _) in zip(context.partition_keys, results) if not ok]
+    return _result(not failed, {"partitions": len(results), "failed": ", ".join(failed) or "none"})
 
 
 @asset_check(asset=qdrant_collection, partitions_def=source_model_partitions, blocking=True)

@@ -83,15 +83,28 @@ class ParquetIOManager(ConfigurableIOManager):
     def _path(self, asset_key, partition: str | None) -> Path:
         return table_path(self.settings.root, asset_key.path[-1], partition)
 
-    def handle_output(self, context: OutputContext, obj: Table | None) -> None:
+    def handle_output(self, context: OutputContext, obj: Table | dict[str, Table] | None) -> None:
         if obj is None:
+            return
+        if isinstance(obj, dict):  # a batched (multi-partition) run: one table per partition
+            for key, table in obj.items():
+                write_table(self._path(context.asset_key, key), table.df, table.meta, table.vectors)
+            context.add_output_metadata({"partitions": len(obj), "rows": sum(len(t.df) for t in obj.values())})
             return
         path = self._path(context.asset_key, context.partition_key if context.has_partition_key else None)
         write_table(path, obj.df, obj.meta, obj.vectors)
         context.add_output_metadata({"path": str(path), "rows": len(obj.df)})
 
-    def load_input(self, context: InputContext) -> Table:
-        partition = context.asset_partition_key if context.has_asset_partitions else None
+    def load_input(self, context: InputContext) -> Table | dict[str, Table]:
+        """One partition: its Table. Several (a batched run): {partition key: Table}."""
+        if not context.has_asset_partitions:
+            return self._read(context, None)
+        keys = context.asset_partition_keys
+        if len(keys) == 1:
+            return self._read(context, keys[0])
+        return {k: self._read(context, k) for k in keys}
+
+    def _read(self, context: InputContext, partition: str | None) -> Table:
         path = self._path(context.asset_key, partition)
         if not path.exists():
             raise FileNotFoundError(
