@@ -49,7 +49,7 @@ def approx_recall(store, name: str, dim: int, queries: np.ndarray, quantization:
     overlap = []
     for q in queries:
         exact = {h.id for h in store.query(copy, q, k=10, exact=True)}
-        approx = {h.id for h in store.query(copy, q, k=10, rescore=True, oversampling=2.0 if quantization else None)}
+        approx = {h.id for h in store.query(copy, q, k=10, rescore=True)}  # store default oversampling
         overlap.append(len(exact & approx) / len(exact))
     store.delete_collection(copy)
     return float(np.mean(overlap))

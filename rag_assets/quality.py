@@ -89,7 +89,7 @@ def approximate_recall(store: VectorStore, name: str, queries: np.ndarray, quant
     overlaps = []
     for q in queries:
         exact = {h.id for h in store.query(name, q, k=k, exact=True)}
-        approx = {h.id for h in store.query(name, q, k=k, rescore=True, oversampling=2.0 if quantization else None)}
+        approx = {h.id for h in store.query(name, q, k=k, rescore=True)}  # the store's default oversampling
         overlaps.append(len(exact & approx) / max(len(exact), 1))
     recall = float(np.mean(overlaps))
     return recall >= threshold, {"recall@10_vs_exact": round(recall, 4), "queries": len(queries), "threshold": threshold,

@@ -100,6 +100,11 @@ def check_distance(distance: str) -> str:
     return d
 
 
+# Default rescoring oversampling per quantization. Measured on real MiniLM vectors of this repository:
+# binary needs x8 to find 98.5 % of exact search's top 10 (x2: 81 %, x4: 95 %); int8 is exact at x2.
+DEFAULT_OVERSAMPLING = {"int8": 2.0, "binary": 8.0}
+
+
 def check_quantization(quantization: str | None) -> str | None:
     if quantization not in QUANTIZATIONS:
         raise StoreError(f"unknown quantization {quantization!r}; expected one of {QUANTIZATIONS}")

@@ -33,6 +33,7 @@ import qdrant_edge as qe
 
 from ._files import file_lock, read_json, write_json_atomic
 from .base import (
+    DEFAULT_OVERSAMPLING,
     DEFAULT_RRF_K,
     DENSE_VECTOR,
     LOWER_IS_BETTER,
@@ -416,6 +417,7 @@ class EdgeStore(StoreBase):
 
     @staticmethod
     def _dense_params(cfg: dict, exact: bool, rescore: bool, oversampling: float | None, hnsw_ef: int | None):
+        oversampling = oversampling or DEFAULT_OVERSAMPLING.get(cfg["quantization"])
         if exact:
             # Brute force over the original vectors, bypassing HNSW and any quantized copy.
             return qe.SearchParams(

@@ -341,7 +341,7 @@ class QdrantClientStore(StoreBase):
             exact=exact,
             hnsw_ef=hnsw_ef,
             # exact => original vectors only; otherwise search quantized (if any) and rescore.
-            quantization=qm.QuantizationSearchParams(ignore=exact, rescore=rescore, oversampling=oversampling),
+            quantization=qm.QuantizationSearchParams(ignore=exact, rescore=rescore, oversampling=oversampling or 2.0),
         )
         dense = as_query_vector(vector).tolist() if vector is not None else None
         sparse = _sparse_vec(sparse_vector) if sparse_vector is not None else None
