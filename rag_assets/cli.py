@@ -276,6 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_ask)
 
+    s = sub.add_parser("mcp", help="serve search_code, ask, list_sources and reindex to agents over MCP "
+                       "(stdio; --http [--host H --port P --token T] for streamable HTTP)", add_help=False)
+    s.add_argument("mcp_args", nargs=argparse.REMAINDER)
+    s.set_defaults(func=lambda args: __import__("rag_assets.mcp_server", fromlist=["main"]).main(args.mcp_args))
+
     s = sub.add_parser("queries", help="maintain golden query files")
     qsub = s.add_subparsers(dest="queries_command", required=True)
     r = qsub.add_parser("refresh", help="re-resolve each query's `symbol` to its current line span")
