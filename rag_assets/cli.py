@@ -278,8 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("mcp", help="serve search_code, ask, list_sources and reindex to agents over MCP "
                        "(stdio; --http [--host H --port P --token T] for streamable HTTP)", add_help=False)
-    s.add_argument("mcp_args", nargs=argparse.REMAINDER)
-    s.set_defaults(func=lambda args: __import__("rag_assets.mcp_server", fromlist=["main"]).main(args.mcp_args))
+    # Parsed by mcp_server.main itself (see main below); listed here for --help.
 
     s = sub.add_parser("queries", help="maintain golden query files")
     qsub = s.add_subparsers(dest="queries_command", required=True)
@@ -300,6 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     import warnings
 
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["mcp"]:  # the server owns its options
+        from .mcp_server import main as mcp_main
+
+        return mcp_main(argv[1:])
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
     try:
