@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,3 +48,22 @@ def env(tmp_path, monkeypatch):
     (tmp_path / "dagster_home").mkdir()
     with instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as instance:
         yield Env(tmp_path, instance)
+
+
+@contextmanager
+def store_held_by_another_process(data_dir, collection: str = "demo"):
+    """Another process opens the embedded store and keeps it, as a running index run would."""
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from rag_assets.store import open_store
+        s = open_store({str(data_dir)!r})
+        s.count({collection!r})
+        print("holding", flush=True)
+        time.sleep(60)
+    """)], stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
-
 import pytest
 
 from rag_assets.cli import main
+from rag_assets_tests.conftest import store_held_by_another_process
 from rag_assets_tests.gitrepo import commit, make_repo
 from rag_assets_tests.test_pipeline import MATH, SHOP
 
@@ -72,23 +68,10 @@ def test_bad_input_is_one_line_nonzero(indexed, capsys, tmp_path):
 
 
 def test_search_while_store_is_busy_fails_clearly(indexed, capsys, env):
-    holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
-            import sys, time
-            from rag_assets.store import open_store
-            s = open_store({str(env.data_dir)!r})
-            s.count("demo")
-            print("holding", flush=True)
-            time.sleep(60)
-        """)], stdout=subprocess.PIPE, text=True, env=os.environ.copy())
-    try:
-        assert holder.stdout.readline().strip() == "holding"
+    with store_held_by_another_process(env.data_dir):
         assert main(["search", "fibonacci", "--source", "demo"]) == 1
         err = capsys.readouterr().err
         assert "locked by another process" in err and "QDRANT_URL" in err
-    finally:
-        holder.kill()
-        holder.wait()
     assert main(["search", "fibonacci", "--source", "demo", "--k", "1"]) == 0  # and it still works afterwards
 
 

@@ -11,7 +11,6 @@ import os
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from anyio.from_thread import start_blocking_portal
 from dagster import DagsterRunStatus, instance_for_test
 from mcp import ClientSession, StdioServerParameters, stdio_client
@@ -30,6 +30,7 @@ from rag_assets.mcp_server import main, request_index_run
 from rag_assets_tests.conftest import Env
 from rag_assets_tests.gitrepo import make_repo
 from rag_assets_tests.test_pipeline import MATH, SHOP
+from rag_assets_tests.conftest import store_held_by_another_process
 
 TOKEN = "s3cret-token"
 SERVER = [sys.executable, "-m", "rag_assets.mcp_server"]
@@ -213,22 +214,10 @@ def test_busy_store_is_a_clear_error_and_an_idle_server_holds_nothing(stdio, wor
     stdio.ok("search_code", query="fibonacci", source="demo", k=1)
     with world.store() as s:  # the server closed the store after its call: others can open it
         assert s.count("demo") > 0
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import time
-        from rag_assets.store import open_store
-        s = open_store({str(world.data_dir)!r})
-        s.count("demo")
-        print("holding", flush=True)
-        time.sleep(60)
-    """)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "holding"
+    with store_held_by_another_process(world.data_dir):
         err = stdio.error("search_code", query="fibonacci", source="demo")
         assert err.startswith("Error executing tool search_code: store busy:")
         assert "locked by another process" in err and "QDRANT_URL" in err
-    finally:
-        holder.kill()
-        holder.wait()
     assert stdio.ok("search_code", query="fibonacci", source="demo", k=1)["result"][0]["symbol"] == "fibonacci"
 
 
