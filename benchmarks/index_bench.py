@@ -101,8 +101,12 @@ def main() -> None:
         print(f"one-file reindex: {one:.2f}s (embedded {em2['embedded']}, upserted {col2['upserted']}, "
               f"deleted {col2['deleted']})")
 
-    # Search at N points: the real vectors plus jittered copies, in a separate collection.
-    from rag_assets.store import open_store as _open  # noqa: F811
+    # Search at N points: the real vectors plus jittered copies, in a separate collection, with the
+    # same BM25 sparse vectors indexing makes, so dense, sparse and hybrid are all measured.
+    from rag_assets.answer import assemble
+    from rag_assets.indexing import embedding_text as _et
+    from rag_assets.search import Searcher
+    from rag_assets.sparse import encode_documents, encode_query
 
     with open_store(work / "data", engine=args.engine) as store:
         name = collection_name("bench", spec.key)
@@ -115,25 +119,37 @@ def main() -> None:
 
         big_ids = [str(uuid.uuid5(uuid.NAMESPACE_OID, str(i))) for i in range(len(big))]
         big_payloads = [dict(payloads[i % len(payloads)]) for i in range(len(big))]
+        sparse = encode_documents([_et(p["path"], p.get("symbol", ""), p["text"]) for p in big_payloads])
         store.ensure_collection("bench_big", spec.dim)
         t0 = time.perf_counter()
-        store.upsert("bench_big", big_ids, big, big_payloads)
+        store.upsert("bench_big", big_ids, big, big_payloads, sparse=sparse)
         store.finalize("bench_big")
-        print(f"upsert+finalize {len(big)} points: {time.perf_counter() - t0:.1f}s")
+        print(f"upsert+finalize {len(big)} points (dense + sparse): {time.perf_counter() - t0:.1f}s")
         queries = [f"how does {p['symbol'] or p['path']} work" for p in payloads[:200]]
-        lat, lat_total = [], []
-        for q in queries:
-            t0 = time.perf_counter()
-            v = emb.encode_queries([q])[0]
-            t1 = time.perf_counter()
-            store.query("bench_big", v, k=10)
-            t2 = time.perf_counter()
-            lat.append((t2 - t1) * 1000)
-            lat_total.append((t2 - t0) * 1000)
         q = lambda xs, p: float(np.percentile(xs, p))  # noqa: E731
-        print(f"search at {len(big)} points over {len(queries)} queries: store p50/p95 {q(lat, 50):.1f}/{q(lat, 95):.1f} ms; "
-              f"with query embedding p50/p95 {q(lat_total, 50):.1f}/{q(lat_total, 95):.1f} ms")
-
+        for mode in ("dense", "sparse", "hybrid"):
+            lat, lat_total = [], []
+            for text in queries:
+                t0 = time.perf_counter()
+                v = emb.encode_queries([text])[0] if mode != "sparse" else None
+                sv = encode_query(text) if mode != "dense" else None
+                t1 = time.perf_counter()
+                store.query("bench_big", v, k=10, mode=mode, sparse_vector=sv)
+                t2 = time.perf_counter()
+                lat.append((t2 - t1) * 1000)
+                lat_total.append((t2 - t0) * 1000)
+            print(f"search {mode:<6} at {len(big)} points, {len(queries)} queries: store p50/p95 "
+                  f"{q(lat, 50):.1f}/{q(lat, 95):.1f} ms; with query encoding p50/p95 "
+                  f"{q(lat_total, 50):.1f}/{q(lat_total, 95):.1f} ms")
+        # ask: hybrid search for 20 candidates + merge + token budget, on the real (small) collection.
+        store.set_alias("bench", name)
+        searcher = Searcher(store, "bench")
+        lat = []
+        for text in queries[:50]:
+            t0 = time.perf_counter()
+            assemble(text, searcher.search(text, k=20), 4000, 10**6)
+            lat.append((time.perf_counter() - t0) * 1000)
+        print(f"ask (hybrid k=20 + merge + 4000-token budget) p50/p95 {q(lat, 50):.1f}/{q(lat, 95):.1f} ms")
 
 if __name__ == "__main__":
     main()

@@ -28,6 +28,7 @@ import yaml  # noqa: E402
 from _corpus import sdist_repo  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results" / "retrieval.json"
 CORPORA = {"rag-assets": (lambda: ROOT, ROOT / "evals" / "rag-assets.jsonl"),
            "click": (lambda: sdist_repo("click==8.1.7"), ROOT / "evals" / "click.jsonl")}
 
@@ -59,7 +60,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpora", default="rag-assets,click")
     ap.add_argument("--skip-mpnet", action="store_true")
+    ap.add_argument("--reuse", default="", help="corpus=workdir,...: evaluate stores a previous run built")
     args = ap.parse_args()
+    reuse = dict(x.split("=", 1) for x in args.reuse.split(",") if x)
 
     from dagster import instance_for_test
 
@@ -75,19 +78,23 @@ def main() -> None:
     results = {}
     for corpus in args.corpora.split(","):
         repo_fn, golden = CORPORA[corpus]
-        work = Path(tempfile.mkdtemp(prefix=f"rag-retrieval-{corpus}-"))
+        previous = json.loads(OUT.read_text()).get(corpus, {}) if corpus in reuse and OUT.exists() else {}
+        work = Path(reuse[corpus]) if corpus in reuse else Path(tempfile.mkdtemp(prefix=f"rag-retrieval-{corpus}-"))
         repo = work / "repo"
-        subprocess.run(["git", "clone", "-q", str(repo_fn()), str(repo)], check=True)
+        if corpus not in reuse:
+            subprocess.run(["git", "clone", "-q", str(repo_fn()), str(repo)], check=True)
+        if corpus == "rag-assets":  # the golden spans that match the indexed commit
+            golden = repo / "evals" / "rag-assets.jsonl"
         os.environ.update(RAG_DATA_DIR=str(work / "data"), RAG_SOURCES=str(work / "sources.yaml"),
                           RAG_RECALL_THRESHOLD="0.0")
         (work / "sources.yaml").write_text(yaml.safe_dump(
             {"sources": [{"name": corpus, "kind": "git", "url": str(repo), "queries": str(golden)}]}))
         queries = load_queries(golden)
         models = ["minilm-l6"] + ([] if args.skip_mpnet else ["mpnet-base"])
-        row: dict = {"queries": len(queries), "models": {}}
-        (work / "dh").mkdir()
+        row: dict = {"queries": len(queries), "models": previous.get("models", {})}
+        (work / "dh").mkdir(exist_ok=True)
         with instance_for_test(temp_dir=str(work / "dh")) as instance:
-            for m in models:
+            for m in models if corpus not in reuse else []:
                 Embedder(get_model(m)).encode_documents(["warm up"])  # model load outside the timing
                 t0 = time.perf_counter()
                 index_source(corpus, m, instance=instance)
@@ -123,10 +130,10 @@ def main() -> None:
                     row["approx_vs_exact_recall@10"][f"{m} {quant or 'hnsw'}"] = round(r, 4)
                     print(f"[{corpus}] {m} {quant or 'hnsw (no quantization)'} vs exact recall@10: {r:.4f}", flush=True)
         results[corpus] = row
-    out = ROOT / "benchmarks" / "results" / "retrieval.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=1))
-    print(f"wrote {out}")
+    OUT.parent.mkdir(exist_ok=True)
+    merged = {**(json.loads(OUT.read_text()) if OUT.exists() else {}), **results}
+    OUT.write_text(json.dumps(merged, indent=1))
+    print(f"wrote {OUT}")
 
 
 if __name__ == "__main__":
