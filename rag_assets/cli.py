@@ -97,6 +97,26 @@ def cmd_collections(args) -> int:
     return 0
 
 
+def cmd_store_migrate(args) -> int:
+    from tqdm import tqdm
+
+    from .store_migration import migrate_embedded
+
+    bars: dict = {}
+
+    def progress(collection: str, done: int, total: int) -> None:
+        bar = bars.setdefault(collection, tqdm(total=total, desc=collection, unit="pt", leave=False))
+        bar.update(done - bar.n)
+
+    counts = migrate_embedded(None, args.from_engine, args.to_engine, progress=progress)
+    for bar in bars.values():
+        bar.close()
+    for name, n in counts.items():
+        print(f"{name}: {n} points copied {args.from_engine} -> {args.to_engine}")
+    print(f"done; use it with RAG_STORE_ENGINE={args.to_engine} (the {args.from_engine} store is untouched)")
+    return 0
+
+
 def cmd_search(args) -> int:
     from .search import Searcher
 
@@ -240,6 +260,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("collections", help="list collections (live or kept), or drop a kept one")
     s.add_argument("--drop", metavar="COLLECTION", help="delete a collection that no alias points at")
     s.set_defaults(func=cmd_collections)
+
+    s = sub.add_parser("store", help="move an embedded store between engines without re-embedding")
+    ssub = s.add_subparsers(dest="store_command", required=True)
+    m = ssub.add_parser("migrate", help="copy every collection, alias and metadata, e.g. --from local --to edge")
+    m.add_argument("--from", dest="from_engine", default="local", choices=["local", "edge"])
+    m.add_argument("--to", dest="to_engine", default="edge", choices=["local", "edge"])
+    m.set_defaults(func=cmd_store_migrate)
 
     s = sub.add_parser("search", help="search a source; prints hits with path:start-end citations")
     s.add_argument("query")

@@ -35,39 +35,6 @@ class StoreMigrationError(StoreError):
     """The copy did not come out equal to the source (or could not start)."""
 
 
-def _source_layout(store: VectorStore, name: str) -> dict:
-    """dim, distance, whether it has sparse vectors, and the index settings the source records.
-
-    The VectorStore interface has no "describe collection" call, so this reads each engine's
-    own record: Edge's rag_collection.json, the collection config on qdrant-client. Local mode
-    does not keep HNSW/quantization/threshold settings (it reports defaults), so only dim,
-    distance and sparse are taken from it.
-    """
-    if store.engine == "edge":
-        cfg = store._config(name)  # type: ignore[attr-defined]  # EdgeStore's catalog entry
-        if cfg is None:
-            raise CollectionNotFoundError(f"collection {name!r} not found in the source store")
-        return {
-            "dim": cfg["dim"], "distance": cfg["distance"], "sparse": bool(cfg.get("sparse_vector")),
-            "quantization": cfg.get("quantization"), "hnsw_m": cfg.get("hnsw_m", 16),
-            "hnsw_ef_construct": cfg.get("hnsw_ef_construct", 100),
-            "indexing_threshold": cfg.get("indexing_threshold"),
-        }
-    if store.engine in ("local", "server"):
-        layout = store._layout(name)  # type: ignore[attr-defined]  # QdrantClientStore's layout
-        out = {"dim": layout.dim, "distance": layout.distance, "sparse": layout.sparse}
-        if store.engine == "server":
-            cfg = store.client.get_collection(name).config  # type: ignore[attr-defined]
-            q = cfg.quantization_config
-            out.update(
-                quantization="int8" if getattr(q, "scalar", None) else "binary" if getattr(q, "binary", None) else None,
-                hnsw_m=cfg.hnsw_config.m, hnsw_ef_construct=cfg.hnsw_config.ef_construct,
-                indexing_threshold=cfg.optimizer_config.indexing_threshold,
-            )
-        return out
-    raise StoreMigrationError(f"cannot read collection settings from a {store.engine!r} store")
-
-
 def _batches(store: VectorStore, name: str, size: int) -> Iterator[list[tuple[str, dict, np.ndarray]]]:
     batch: list = []
     for point in store.scroll(name, with_vectors=True, batch=size):
@@ -91,7 +58,7 @@ def copy_collection(
     batch_size: int = BATCH, progress: MigrationProgress | None = None,
 ) -> int:
     """Copy one collection (not its aliases); returns its point count in the destination."""
-    layout = _source_layout(src, name)
+    layout = src.collection_config(name)
     total = src.count(name)
     q = layout.get("quantization") if quantization is None else (None if quantization == "none" else quantization)
     created = dst.ensure_collection(

@@ -86,3 +86,17 @@ def test_dry_run_and_sources_status(indexed, capsys):
     assert row["state"] == "stale (new commits)" and row["points"] == row["chunks"] == 6
     assert main(["index", "demo", "--dry-run"]) == 0
     assert "to embed with minilm-l6: 1 chunks (6 already embedded)" in capsys.readouterr().out
+
+
+def test_store_migrate_local_to_edge_without_reembedding(env, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RAG_STORE_ENGINE", "local")
+    monkeypatch.setenv("DAGSTER_HOME", env.instance.root_directory)
+    make_repo(tmp_path / "demo", {"mathutil.py": MATH, "shop.py": SHOP})
+    env.write_sources({"name": "demo", "kind": "git", "url": str(tmp_path / "demo")})
+    env.index("demo")
+    assert main(["store", "migrate", "--from", "local", "--to", "edge"]) == 0
+    assert "demo__minilm-l6: 6 points copied local -> edge" in capsys.readouterr().out
+    monkeypatch.setenv("RAG_STORE_ENGINE", "edge")
+    assert main(["search", "fibonacci number", "--source", "demo", "--k", "1", "--json"]) == 0
+    [hit] = json.loads(capsys.readouterr().out)
+    assert (hit["path"], hit["start_line"], hit["end_line"]) == ("mathutil.py", 11, 16)

@@ -436,6 +436,16 @@ class EdgeStore(StoreBase):
     ) -> Iterator[tuple[str, dict, np.ndarray | None]]:
         return self._scroll(name, with_payload=True, with_vectors=with_vectors, batch=batch)
 
+    def collection_config(self, name: str) -> dict:
+        """dim, distance, sparse, quantization, HNSW and indexing settings, as recorded at creation."""
+        cfg = self._config(self._resolve(name))
+        if cfg is None:
+            raise CollectionNotFoundError(f"collection {name!r} not found")
+        return {"dim": cfg["dim"], "distance": cfg["distance"], "sparse": bool(cfg.get("sparse_vector")),
+                "quantization": cfg.get("quantization"), "hnsw_m": cfg.get("hnsw_m", 16),
+                "hnsw_ef_construct": cfg.get("hnsw_ef_construct", 100),
+                "indexing_threshold": cfg.get("indexing_threshold")}
+
     def get_vectors(self, name: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Dense vectors of these points (missing ids are absent from the result)."""
         real = self._resolve(name)

@@ -27,6 +27,7 @@ from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from .base import (
+    DEFAULT_OVERSAMPLING,
     DEFAULT_RRF_K,
     DENSE_VECTOR,
     LOWER_IS_BETTER,
@@ -139,6 +140,7 @@ class QdrantClientStore(StoreBase):
         self.engine = "local" if path is not None else "server"
         self._url = url
         self._layouts: dict[str, _Layout] = {}  # collection/alias -> layout (vector names, distance)
+        self._oversampling: dict[str, float | None] = {}  # collection/alias -> default rescoring oversampling
         if path is not None:
             self.path.mkdir(parents=True, exist_ok=True)
             try:
@@ -341,7 +343,8 @@ class QdrantClientStore(StoreBase):
             exact=exact,
             hnsw_ef=hnsw_ef,
             # exact => original vectors only; otherwise search quantized (if any) and rescore.
-            quantization=qm.QuantizationSearchParams(ignore=exact, rescore=rescore, oversampling=oversampling or 2.0),
+            quantization=qm.QuantizationSearchParams(
+                ignore=exact, rescore=rescore, oversampling=oversampling or self._default_oversampling(name)),
         )
         dense = as_query_vector(vector).tolist() if vector is not None else None
         sparse = _sparse_vec(sparse_vector) if sparse_vector is not None else None
@@ -368,6 +371,28 @@ class QdrantClientStore(StoreBase):
         self, name: str, *, with_vectors: bool = False, batch: int = 1000
     ) -> Iterator[tuple[str, dict, np.ndarray | None]]:
         return self._scroll(name, with_payload=True, with_vectors=with_vectors, batch=batch)
+
+    def _default_oversampling(self, name: str) -> float | None:
+        """Per the collection's quantization (read once): local mode has none, a server may."""
+        if name not in self._oversampling:
+            self._oversampling[name] = DEFAULT_OVERSAMPLING.get(self.collection_config(name)["quantization"])
+        return self._oversampling[name]
+
+    def collection_config(self, name: str) -> dict:
+        """dim, distance, sparse; on a server also quantization, HNSW and indexing settings (local mode
+        ignores those, so it reports none)."""
+        layout = self._layout(name)
+        out = {"dim": layout.dim, "distance": layout.distance, "sparse": layout.sparse, "quantization": None}
+        if self.engine == "server":
+            with self._call(name):
+                cfg = self.client.get_collection(self._real(name)).config
+            q = cfg.quantization_config
+            out.update(
+                quantization="int8" if getattr(q, "scalar", None) else "binary" if getattr(q, "binary", None) else None,
+                hnsw_m=cfg.hnsw_config.m, hnsw_ef_construct=cfg.hnsw_config.ef_construct,
+                indexing_threshold=cfg.optimizer_config.indexing_threshold,
+            )
+        return out
 
     def get_vectors(self, name: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Dense vectors of these points (missing ids are absent from the result)."""
