@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -30,7 +30,6 @@ class Source:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     queries: str | None = None  # golden query file (JSON lines), resolved like url
-    extra: dict = field(default_factory=dict, compare=False)
 
 
 def sources_path() -> Path:

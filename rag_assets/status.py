@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 from .git_snapshot import SnapshotError, remote_head
 from .settings import default_data_dir
 from .sources import load_sources
@@ -14,12 +16,11 @@ def source_status(check_remote: bool = True) -> list[dict]:
 
     data_dir = default_data_dir()
     rows = []
-    try:
-        store_cm = VectorStoreResource().open()
-        store = store_cm.__enter__()
-    except StoreBusyError:
-        store_cm = store = None
-    try:
+    with ExitStack() as stack:
+        try:
+            store = stack.enter_context(VectorStoreResource().open())
+        except StoreBusyError:
+            store = None  # still report what the tables say
         for src in load_sources().values():
             chunks = read_table_if_exists(table_path(data_dir, "chunks", src.name))
             row = {"source": src.name, "kind": src.kind, "url": src.url, "branch": src.branch,
@@ -38,9 +39,6 @@ def source_status(check_remote: bool = True) -> list[dict]:
                     row["error"] = str(e)
             row["state"] = _state(row, store is not None)
             rows.append(row)
-    finally:
-        if store_cm is not None:
-            store_cm.__exit__(None, None, None)
     return rows
 
 

@@ -33,10 +33,10 @@ def _table(settings: RagSettings, asset: str, partition: str):
     return table
 
 
-def _result(passed: bool | None, meta: dict, not_applicable: str = "") -> AssetCheckResult:
+def _result(passed: bool | None, meta: dict) -> AssetCheckResult:
     if passed is None:  # cannot be measured here: a visible warning, not a silent pass
         return AssetCheckResult(passed=False, severity=AssetCheckSeverity.WARN, metadata=meta,
-                                description=not_applicable or meta.get("reason", "not applicable"))
+                                description=meta.get("reason", "not applicable"))
     return AssetCheckResult(passed=bool(passed), metadata=meta)
 
 
