@@ -19,7 +19,7 @@ CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
                                 reason="Chromium/chromedriver not installed (Debian: apt-get install chromium chromium-driver)")
 ROOT = Path(__file__).resolve().parents[1]
-ASSETS = ["repo_snapshot", "chunks", "embeddings", "qdrant_collection", "collection_alias"]
+ASSETS = ["repo_snapshot", "doc_pages", "chunks", "embeddings", "qdrant_collection", "collection_alias"]
 CHECKS = ["points_match_chunks", "golden_recall", "approximate_search_recall"]
 AUTOMATION = ["git_heads_sensor", "sources_sensor", "first_index_sensor", "nightly_docs_refresh", "weekly_reembed"]
 
