@@ -21,6 +21,7 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ["repo_snapshot", "doc_pages", "chunks", "embeddings", "qdrant_collection", "collection_alias"]
 CHECKS = ["points_match_chunks", "golden_recall", "approximate_search_recall"]
+STARTUP_S = 240
 AUTOMATION = ["git_heads_sensor", "sources_sensor", "first_index_sensor", "nightly_docs_refresh", "weekly_reembed"]
 
 
@@ -41,22 +42,26 @@ def dagster_dev(tmp_path):
     subprocess.run([sys.executable, "-c", "from dagster import DagsterInstance; "
                     "DagsterInstance.get().add_dynamic_partitions('source', ['demo'])"], env=env, check=True)
     port = _free_port()
+    log = open(tmp_path / "dagster_dev.log", "wb")
     # Restore default signal handlers so SIGINT stops dagster dev and all its children.
     proc = subprocess.Popen(
         [sys.executable, "-c", "import os,signal,sys; [signal.signal(s, signal.SIG_DFL) for s in (1,2,15)]; "
          "os.execvp(sys.argv[1], sys.argv[1:])", shutil.which("dagster") or "dagster", "dev",
          "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
+        # A fresh virtualenv compiles every module on first import: the first start can take minutes.
+        deadline = time.time() + STARTUP_S
+        while time.time() < deadline:
             try:
                 urllib.request.urlopen(url + "/server_info", timeout=1)
                 break
             except OSError:
                 time.sleep(0.5)
         else:
-            pytest.fail("dagster dev did not answer /server_info within 60 s")
+            tail = (tmp_path / "dagster_dev.log").read_text(errors="replace")[-2000:]
+            pytest.fail(f"dagster dev did not answer /server_info within {STARTUP_S} s; its log ends:\n{tail}")
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGINT)
@@ -64,6 +69,7 @@ def dagster_dev(tmp_path):
             proc.wait(15)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
 
 
 @pytest.fixture
