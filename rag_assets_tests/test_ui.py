@@ -46,7 +46,7 @@ def dagster_dev(tmp_path):
     # Restore default signal handlers so SIGINT stops dagster dev and all its children.
     proc = subprocess.Popen(
         [sys.executable, "-c", "import os,signal,sys; [signal.signal(s, signal.SIG_DFL) for s in (1,2,15)]; "
-         "os.execvp(sys.argv[1], sys.argv[1:])", shutil.which("dagster") or "dagster", "dev",
+         "os.execvp(sys.argv[1], sys.argv[1:])", str(Path(sys.executable).with_name("dagster")), "dev",
          "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
