@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 from .chunking import split_lines
 from .search import Hit
+from .settings import default_data_dir
+from .tables import read_table_if_exists, table_path
 from .tokens import count_tokens
+
+MIN_BUDGET, MAX_BUDGET = 200, 100_000  # tokens of context; below 200 barely one span fits
 
 SYSTEM_PROMPT = (
     "You answer questions about a code base using ONLY the context given. Cite every claim with the "
@@ -88,6 +94,18 @@ def merge_hits(hits: list[Hit]) -> list[Block]:
         else:
             blocks.append(b)
     return blocks
+
+
+def source_tokens(source: str) -> int:
+    """Tokens of the whole source (all its chunks), what an agent would read without retrieval; 0 if unknown."""
+    path = table_path(default_data_dir(), "chunks", source)
+    return _tokens_of(path, path.stat().st_mtime_ns) if path.exists() else 0
+
+
+@lru_cache(maxsize=32)
+def _tokens_of(path: Path, mtime_ns: int) -> int:  # keyed on mtime: a re-chunk invalidates it
+    table = read_table_if_exists(path)
+    return int(table.df["n_tokens"].sum()) if table is not None else 0
 
 
 def assemble(question: str, hits: list[Hit], budget: int, source_tokens: int) -> Context:

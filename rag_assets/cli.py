@@ -188,18 +188,15 @@ def _scorer(spec: str | None, store=None, source: str | None = None):
 
 
 def cmd_ask(args) -> int:
-    from .answer import ask_llm, assemble, llm_settings
+    from .answer import MIN_BUDGET, ask_llm, assemble, llm_settings, source_tokens
     from .search import Searcher
-    from .settings import default_data_dir
-    from .tables import read_table_if_exists, table_path
 
-    if args.budget < 200:
-        raise CliError(f"--budget must be at least 200 tokens (got {args.budget})")
+    if args.budget < MIN_BUDGET:
+        raise CliError(f"--budget must be at least {MIN_BUDGET} tokens (got {args.budget})")
     with _store() as store:
         searcher = Searcher(store, args.source, model=args.model)
         hits = searcher.search(args.question, k=args.k, mode=args.mode, rerank=_scorer(args.rerank, store, args.source))
-    chunks = read_table_if_exists(table_path(default_data_dir(), "chunks", args.source))
-    ctx = assemble(args.question, hits, args.budget, int(chunks.df["n_tokens"].sum()) if chunks is not None else 0)
+    ctx = assemble(args.question, hits, args.budget, source_tokens(args.source))
     answer = ask_llm(ctx) if llm_settings() else None
     if args.json:
         print(json.dumps({"question": args.question, "context": ctx.text, "citations": [b.citation for b in ctx.blocks],

@@ -20,8 +20,6 @@ import os
 import sys
 import threading
 from contextlib import contextmanager, nullcontext
-from functools import lru_cache
-from pathlib import Path
 from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
@@ -29,16 +27,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from .answer import assemble, ask_llm, llm_settings
+from .answer import MAX_BUDGET, MIN_BUDGET, assemble, ask_llm, llm_settings, source_tokens
 from .search import DEFAULT_MODE, SearchError, Searcher
-from .settings import default_data_dir
 from .sources import SourcesError, get_source
 from .store import QUERY_MODES, StoreBusyError, StoreError
-from .tables import read_table_if_exists, table_path
 
 DEFAULT_PORT = 8765
 ASK_CANDIDATES = 20  # hits ranked for `ask` before the budget cuts them (as `rag-assets ask`)
-MIN_BUDGET, MAX_BUDGET = 200, 100_000  # the CLI refuses budgets under 200 too
 SNAPSHOT_JOB = "snapshot_and_chunk"  # automation then refreshes the source's existing collections
 CODE_LOCATION = "rag_assets"  # workspace.yaml and pyproject [tool.dagster]
 REPOSITORY = "__repository__"  # Dagster's name for the repository of a Definitions object
@@ -127,17 +122,6 @@ def _embedded_lock():
     return nullcontext() if os.environ.get("QDRANT_URL") else _STORE_LOCK
 
 
-def _source_tokens(source: str) -> int:
-    path = table_path(default_data_dir(), "chunks", source)
-    return _tokens_of(path, path.stat().st_mtime_ns) if path.exists() else 0
-
-
-@lru_cache(maxsize=32)
-def _tokens_of(path: Path, mtime_ns: int) -> int:  # keyed on mtime: a re-chunk invalidates it
-    table = read_table_if_exists(path)
-    return int(table.df["n_tokens"].sum()) if table is not None else 0
-
-
 # ------------------------------------------------------------------ tools
 def search_code(
     query: Annotated[str, Field(description="what to find: words, identifiers, a question")],
@@ -171,7 +155,7 @@ def ask(
     with _tool_errors():
         with _store() as store:
             hits = Searcher(store, source).search(question, k=ASK_CANDIDATES)
-        ctx = assemble(question, hits, budget, _source_tokens(source))
+        ctx = assemble(question, hits, budget, source_tokens(source))
     settings = llm_settings()
     answer = model = None
     if settings is not None:
