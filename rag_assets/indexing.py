@@ -186,10 +186,6 @@ class EmbedStats:
     deleted: int = 0
     seconds: float = 0.0
 
-    @property
-    def texts_per_s(self) -> float:
-        return self.embedded / self.seconds if self.seconds else 0.0
-
 
 def embed_chunks(
     chunks: pd.DataFrame, previous: Table | None, spec: ModelSpec,
