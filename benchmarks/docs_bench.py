@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from rag_assets.docs import Fetcher, FetcherConfig, download_library  # noqa: E402
+from rag_assets.sources.docs import Fetcher, FetcherConfig, download_library  # noqa: E402
 from rag_assets_tests.docsite import DocSite  # noqa: E402
 
 

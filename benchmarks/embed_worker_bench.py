@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from rag_assets.embedder import Embedder  # noqa: E402
-from rag_assets.models import get_model  # noqa: E402
+from rag_assets.embedding.embedder import Embedder  # noqa: E402
+from rag_assets.embedding.models import get_model  # noqa: E402
 from rag_assets.tables import read_table, write_table  # noqa: E402
 
 WORDS = ["items", "config", "parse", "value", "result", "path", "index", "token", "batch", "cache", "store"]
@@ -54,7 +54,7 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_PIPES")}
         t = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", "rag_assets.embed_worker", "--input", str(src), "--output", str(dst),
+            [sys.executable, "-m", "rag_assets.embedding.worker", "--input", str(src), "--output", str(dst),
              "--model", args.model, "--batch-size", str(args.batch_size), "--device", args.device],
             capture_output=True, text=True, env=env, check=True,
         )

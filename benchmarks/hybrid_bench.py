@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/hybrid_bench.py --n 20000 --dim 384
     .venv/bin/python benchmarks/hybrid_bench.py --engine local --n 2000   # local mode is slow
 
-Dense vectors are random; sparse vectors are rag_assets.sparse BM25 vectors of texts drawn
+Dense vectors are random; sparse vectors are rag_assets.store.sparse BM25 vectors of texts drawn
 from a Zipf-distributed identifier vocabulary (snake_case / CamelCase / dotted), ~100 tokens
 per chunk like real 512-token chunks. Queries: 1-3 identifiers of a random chunk + a word.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from rag_assets.sparse import encode_documents, encode_query  # noqa: E402
+from rag_assets.store.sparse import encode_documents, encode_query  # noqa: E402
 from rag_assets.store import open_store  # noqa: E402
 
 WORDS = (

@@ -41,10 +41,10 @@ def main() -> None:
 
     from dagster import instance_for_test
 
-    from rag_assets.embedder import Embedder
-    from rag_assets.indexing import collection_name, embedding_text
-    from rag_assets.models import get_model
-    from rag_assets.runner import index_source
+    from rag_assets.embedding.embedder import Embedder
+    from rag_assets.contract import collection_name, embedding_text
+    from rag_assets.embedding.models import get_model
+    from rag_assets.service.runs import index_source
     from rag_assets.store import open_store
 
     src_repo = sdist_repo(args.spec)
@@ -60,12 +60,15 @@ def main() -> None:
     print(f"corpus: {args.spec}  engine: {args.engine}  device: {emb.device}  model load {emb.load_seconds:.1f}s")
 
     # The texts the pipeline will embed, from a dry chunking pass (not timed).
-    from rag_assets.indexing import build_chunks, take_snapshot
-    from rag_assets.sources import get_source
+    from rag_assets.chunking.documents import build_chunks
+    from rag_assets.sources.config import get_source
+    from rag_assets.sources.readers import FetchContext, reader_for
 
-    snap0 = take_snapshot(get_source("bench"), work / "mirror_probe")
-    chunks, _, _ = build_chunks(get_source("bench"), snap0, None)
-    texts = list(dict.fromkeys(embedding_text(p, s, t) for p, s, t in zip(chunks["path"], chunks["symbol"], chunks["text"])))
+    source = get_source("bench")
+    fetched = reader_for(source).fetch(source, FetchContext(work / "probe"))
+    chunks, _, _ = build_chunks(source.name, reader_for(source).documents(fetched.table), None)
+    texts = list(dict.fromkeys(embedding_text(p, s, t, g) for p, s, t, g in
+                               zip(chunks["path"], chunks["symbol"], chunks["text"], chunks["signature"])))
 
     def raw_encode() -> float:
         t0 = time.perf_counter()
@@ -103,10 +106,10 @@ def main() -> None:
 
     # Search at N points: the real vectors plus jittered copies, in a separate collection, with the
     # same BM25 sparse vectors indexing makes, so dense, sparse and hybrid are all measured.
-    from rag_assets.answer import assemble
-    from rag_assets.indexing import embedding_text as _et
-    from rag_assets.search import Searcher
-    from rag_assets.sparse import encode_documents, encode_query
+    from rag_assets.retrieval.answer import assemble
+    from rag_assets.contract import embedding_text as _et
+    from rag_assets.retrieval.search import Searcher
+    from rag_assets.store.sparse import encode_documents, encode_query
 
     with open_store(work / "data", engine=args.engine) as store:
         name = collection_name("bench", spec.key)

@@ -42,7 +42,7 @@ def pct(ms: list[float]) -> str:
 def index_corpus(spec: str) -> str:
     from dagster import instance_for_test
 
-    from rag_assets.runner import index_source
+    from rag_assets.service.runs import index_source
 
     work = Path(tempfile.mkdtemp(prefix="rag-mcp-bench-"))
     os.environ.update(RAG_DATA_DIR=str(work / "data"), RAG_SOURCES=str(work / "sources.yaml"))
@@ -80,7 +80,7 @@ async def mcp_latencies(source: str, calls: int, warmup: int, mode: str) -> tupl
 
 def in_process_latencies(source: str, calls: int, mode: str) -> tuple[list[float], list[float]]:
     from rag_assets.defs.resources import VectorStoreResource
-    from rag_assets.search import Searcher
+    from rag_assets.retrieval.search import Searcher
 
     with VectorStoreResource().open() as store:
         searcher = Searcher(store, source)

@@ -66,13 +66,13 @@ def main() -> None:
 
     from dagster import instance_for_test
 
-    from rag_assets.embedder import Embedder
-    from rag_assets.evaluate import evaluate, load_queries
-    from rag_assets.indexing import collection_name
-    from rag_assets.models import get_model
-    from rag_assets.rerank import get_scorer
-    from rag_assets.runner import index_source
-    from rag_assets.search import Searcher
+    from rag_assets.embedding.embedder import Embedder
+    from rag_assets.retrieval.evaluate import evaluate, load_queries
+    from rag_assets.contract import collection_name
+    from rag_assets.embedding.models import get_model
+    from rag_assets.retrieval.rerank import get_scorer
+    from rag_assets.service.runs import index_source
+    from rag_assets.retrieval.search import Searcher
     from rag_assets.store import open_store
 
     results = {}

@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from rag_assets.chunking import chunk_file  # noqa: E402
-from rag_assets.indexing import embedding_text  # noqa: E402
-from rag_assets.sparse import encode_documents, encode_query  # noqa: E402
+from rag_assets.contract import embedding_text  # noqa: E402
+from rag_assets.store.sparse import encode_documents, encode_query  # noqa: E402
 from rag_assets.store import base, open_store  # noqa: E402
 
 CACHE = Path(os.environ.get("RAG_BENCH_CACHE", Path.home() / ".cache" / "rag-assets" / "bench"))
@@ -102,8 +102,8 @@ def build_corpus(max_real: int, seed: int = 0) -> tuple[list[dict], list[tuple[s
 
 
 def real_vectors(max_real: int, max_queries: int) -> tuple[np.ndarray, list[dict], np.ndarray, list[tuple[str, str]]]:
-    from rag_assets.embedder import Embedder
-    from rag_assets.models import get_model
+    from rag_assets.embedding.embedder import Embedder
+    from rag_assets.embedding.models import get_model
 
     spec = get_model(MODEL)
     vec_file, meta_file, q_file = (CACHE / "real_vectors.npy", CACHE / "real_vectors.json",

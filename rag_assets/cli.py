@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
+
+from rag_assets import settings
 
 EXIT_BAD_INPUT = 2
 
@@ -16,48 +17,35 @@ class CliError(Exception):
     pass
 
 
-def _ensure_dagster_home() -> Path:
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        home = str(Path(".dagster_home").resolve())
-        os.environ["DAGSTER_HOME"] = home
-    path = Path(home)
-    path.mkdir(parents=True, exist_ok=True)
-    cfg = path / "dagster.yaml"
-    if not cfg.exists():
-        cfg.write_text((Path(__file__).with_name("dagster_instance.yaml")).read_text())
-    return path
-
-
 def _store():
-    from .defs.resources import VectorStoreResource
+    from rag_assets.service.stores import open_store_for_reading
 
-    return VectorStoreResource().open()
+    return open_store_for_reading()
 
 
 # ------------------------------------------------------------------ commands
 def cmd_register(args) -> int:
-    from .registry import register_sources
+    from rag_assets.service.runs import register_sources
 
-    _ensure_dagster_home()
+    settings.ensure_dagster_home()
     added, known = register_sources()
     print(f"registered {len(added)} new source partition(s): {', '.join(added) or '-'} ({len(known)} in sources file)")
     return 0
 
 
 def cmd_index(args) -> int:
-    from .models import get_model, live_model_key
-    from .sources import get_source
+    from rag_assets.embedding.models import get_model, live_model_key
+    from rag_assets.sources.config import get_source
 
     source = get_source(args.source)  # validates the sources file and the name first
     model = get_model(args.model or live_model_key())
     if args.dry_run:
-        from .dry_run import dry_run
+        from rag_assets.service.dry_run import dry_run
 
         print(dry_run(source, model))
         return 0
-    _ensure_dagster_home()
-    from .runner import index_source
+    settings.ensure_dagster_home()
+    from rag_assets.service.runs import index_source
 
     summary = index_source(source.name, model.key, progress_bar=True)
     print(summary)
@@ -65,13 +53,13 @@ def cmd_index(args) -> int:
 
 
 def cmd_alias(args) -> int:
-    from .models import get_model
-    from .sources import get_source
+    from rag_assets.embedding.models import get_model
+    from rag_assets.sources.config import get_source
 
     get_source(args.source)
     get_model(args.model)
-    _ensure_dagster_home()
-    from .runner import promote
+    settings.ensure_dagster_home()
+    from rag_assets.service.runs import promote
 
     print(promote(args.source, args.model))
     return 0
@@ -100,7 +88,7 @@ def cmd_collections(args) -> int:
 def cmd_store_migrate(args) -> int:
     from tqdm import tqdm
 
-    from .store_migration import migrate_embedded
+    from rag_assets.store.migration import migrate_embedded
 
     bars: dict = {}
 
@@ -118,12 +106,12 @@ def cmd_store_migrate(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from .search import Searcher
+    from rag_assets.retrieval.search import Searcher, payload_filter
 
-    flt = {k: v for k, v in {"language": args.language, "path": args.path, "kind": args.kind}.items() if v}
     with _store() as store:
         hits = Searcher(store, args.source, model=args.model).search(
-            args.query, k=args.k, filter=flt or None, mode=args.mode, path_glob=args.path_glob,
+            args.query, k=args.k, filter=payload_filter(args.language, args.kind, args.path), mode=args.mode,
+            path_glob=args.path_glob,
             rerank=_scorer(args.rerank, store, args.source))
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], indent=1))
@@ -139,8 +127,8 @@ def cmd_search(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluate import evaluate, load_queries
-    from .search import Searcher
+    from rag_assets.retrieval.evaluate import evaluate, load_queries
+    from rag_assets.retrieval.search import Searcher
 
     queries = load_queries(args.queries)
     with _store() as store:
@@ -159,7 +147,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_queries_refresh(args) -> int:
-    from .golden import refresh
+    from rag_assets.retrieval.golden import refresh
 
     if args.check:
         import shutil
@@ -182,36 +170,35 @@ def cmd_queries_refresh(args) -> int:
 def _scorer(spec: str | None, store=None, source: str | None = None):
     if not spec:
         return None
-    from .rerank import get_scorer
+    from rag_assets.retrieval.rerank import get_scorer
 
     return get_scorer(spec, store, source)
 
 
 def cmd_ask(args) -> int:
-    from .answer import MIN_BUDGET, ask_llm, assemble, llm_settings, source_tokens
-    from .search import Searcher
+    from rag_assets.retrieval.answer import MIN_BUDGET
+    from rag_assets.service.ask import ask
 
     if args.budget < MIN_BUDGET:
         raise CliError(f"--budget must be at least {MIN_BUDGET} tokens (got {args.budget})")
-    with _store() as store:
-        searcher = Searcher(store, args.source, model=args.model)
-        hits = searcher.search(args.question, k=args.k, mode=args.mode, rerank=_scorer(args.rerank, store, args.source))
-    ctx = assemble(args.question, hits, args.budget, source_tokens(args.source))
-    answer = ask_llm(ctx) if llm_settings() else None
+    result = ask(args.question, args.source, args.budget, k=args.k, model=args.model, mode=args.mode,
+                 rerank=args.rerank, language=args.language, kind=args.kind, path_glob=args.path_glob)
+    ctx = result.context
     if args.json:
-        print(json.dumps({"question": args.question, "context": ctx.text, "citations": [b.citation for b in ctx.blocks],
-                          "tokens": ctx.tokens, "budget": args.budget, "source_tokens": ctx.source_tokens,
-                          "answer": answer}, indent=1))
+        out = result.to_dict()
+        print(json.dumps({"question": out["question"], "context": out["context"], "citations": out["citations"],
+                          "tokens": out["tokens_used"], "budget": out["budget"], "source_tokens": out["source_tokens"],
+                          "model": out["model"], "answer": out["answer"]}, indent=1))
         return 0
     print(ctx.text)
     print(f"-- {len(ctx.blocks)} spans, {ctx.tokens} tokens of {args.budget} budget; the whole source is "
           f"{ctx.source_tokens} tokens ({100 * ctx.saving:.1f}% fewer)")
-    print(f"\n{answer}" if answer else "-- no model configured (set RAG_LLM_BASE_URL, RAG_LLM_API_KEY, RAG_LLM_MODEL)")
+    print(f"\n{result.answer}" if result.answer else "-- no model configured (set RAG_LLM_BASE_URL, RAG_LLM_API_KEY, RAG_LLM_MODEL)")
     return 0
 
 
 def cmd_sources(args) -> int:
-    from .status import source_status
+    from rag_assets.service.status import source_status
 
     rows = source_status(check_remote=not args.offline)
     if args.json:
@@ -227,13 +214,19 @@ def cmd_sources(args) -> int:
 
 # ------------------------------------------------------------------ parser
 def _retrieval_args(s: argparse.ArgumentParser) -> None:
-    from .search import DEFAULT_MODE
+    from rag_assets.retrieval.search import DEFAULT_MODE
 
     s.add_argument("--mode", choices=["dense", "sparse", "hybrid"], default=DEFAULT_MODE,
                    help=f"retrieval: dense vectors, BM25 sparse, or both fused (default {DEFAULT_MODE})")
     s.add_argument("--rerank", metavar="SCORER",
                    help="rerank the top 50: collection:<model> (that model's stored vectors), <model> "
                    "(re-encode), or cross:<local folder>")
+
+
+def _filter_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--language", help="only chunks of this language (python, go, typescript, markdown, ...)")
+    s.add_argument("--kind", help="only chunks of this kind (function, method, class, interface, struct, ...)")
+    s.add_argument("--path-glob", help="only paths matching this glob (** crosses folders)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -270,11 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--source", required=True)
     s.add_argument("--k", type=int, default=10)
     s.add_argument("--model", help="search this model's collection instead of the live one")
-    s.add_argument("--language", help="only chunks of this language (python, markdown, ...)")
     s.add_argument("--path", help="only chunks of this exact path")
-    s.add_argument("--kind", help="only chunks of this kind (function, method, class, module, section, text)")
     _retrieval_args(s)
-    s.add_argument("--path-glob", help="only paths matching this glob (** crosses folders)")
+    _filter_args(s)
     s.add_argument("--json", action="store_true")
     s.add_argument("--lines", type=int, default=6, help="lines of text to show per hit")
     s.add_argument("--no-text", action="store_true")
@@ -297,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--k", type=int, default=20, help="candidates to draw spans from")
     s.add_argument("--model")
     _retrieval_args(s)
+    _filter_args(s)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_ask)
 
@@ -328,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*materializes assets with varying BackfillPolicies.*")
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["mcp"]:  # the server owns its options
-        from .mcp_server import main as mcp_main
+        from rag_assets.mcp_server import main as mcp_main
 
         return mcp_main(argv[1:])
     args = build_parser().parse_args(argv)
@@ -339,12 +331,13 @@ def main(argv: list[str] | None = None) -> int:
         print("rag-assets: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # every failure: one line, no traceback (RAG_DEBUG=1 shows it)
-        if os.environ.get("RAG_DEBUG"):
+        if settings.current().debug:
             raise
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"rag-assets {args.command}: error: {msg}", file=sys.stderr)
+        from rag_assets.service.errors import one_line
+
+        print(f"rag-assets {args.command}: error: {one_line(e)}", file=sys.stderr)
         return 1 if isinstance(e, RuntimeError) else EXIT_BAD_INPUT
-    if os.environ.get("RAG_TIMING"):
+    if settings.current().timing:
         print(f"({time.perf_counter() - t0:.2f}s)", file=sys.stderr)
     return code
 

@@ -1,16 +1,18 @@
-"""The code location: wiring only."""
+"""The code location: wiring only. Resources read their settings at run time, never here."""
 
-from dagster import Definitions, EnvVar
+import dagster as dg
 
-from .defs import assets, checks, schedules, sensors
-from .defs.jobs import embed_job, promote_job, snapshot_job
-from .defs.resources import DocsFetcherResource, ParquetIOManager, RagSettings, VectorStoreResource
-from .remote_embedding import EmbeddingRunner
+from rag_assets.defs import assets, checks, schedules, sensors
+from rag_assets.defs.io_manager import ParquetIOManager
+from rag_assets.defs.jobs import embed_job, promote_job, snapshot_job
+from rag_assets.defs.resources import DocsFetcherResource, RagSettings, VectorStoreResource
+from rag_assets.embedding.runners import EmbeddingRunner
 
 settings = RagSettings()
 
-defs = Definitions(
-    assets=[assets.repo_snapshot, assets.doc_pages, assets.chunks, assets.embeddings, assets.qdrant_collection, assets.collection_alias],
+defs = dg.Definitions(
+    assets=[assets.repo_snapshot, assets.doc_pages, assets.chunks, assets.embeddings, assets.qdrant_collection,
+            assets.collection_alias],
     asset_checks=[
         checks.chunks_are_sane, checks.vectors_are_sane, checks.points_match_chunks, checks.golden_recall,
         checks.approximate_search_recall,
@@ -23,6 +25,6 @@ defs = Definitions(
         "parquet_io": ParquetIOManager(settings=settings),
         "store": VectorStoreResource(),
         "docs_fetcher": DocsFetcherResource(),
-        "embedder": EmbeddingRunner(mode=EnvVar("RAG_EMBED_MODE").get_value("in_process")),
+        "embedder": EmbeddingRunner(),
     },
 )

@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import hmac
 import ipaddress
-import os
 import sys
-import threading
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
@@ -27,20 +25,15 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from .answer import MAX_BUDGET, MIN_BUDGET, assemble, ask_llm, llm_settings, source_tokens
-from .search import DEFAULT_MODE, SearchError, Searcher
-from .sources import SourcesError, get_source
-from .store import QUERY_MODES, StoreBusyError, StoreError
+from rag_assets import settings
+from rag_assets.retrieval.answer import MAX_BUDGET, MIN_BUDGET
+from rag_assets.retrieval.search import DEFAULT_MODE, SearchError, Searcher, payload_filter
+from rag_assets.service.errors import RunRequestError, one_line
+from rag_assets.service.stores import embedded_lock, open_store_for_reading
+from rag_assets.sources.config import SourcesError
+from rag_assets.store import QUERY_MODES, StoreBusyError, StoreError
 
 DEFAULT_PORT = 8765
-ASK_CANDIDATES = 20  # hits ranked for `ask` before the budget cuts them (as `rag-assets ask`)
-SNAPSHOT_JOB = "snapshot_and_chunk"  # automation then refreshes the source's existing collections
-CODE_LOCATION = "rag_assets"  # workspace.yaml and pyproject [tool.dagster]
-REPOSITORY = "__repository__"  # Dagster's name for the repository of a Definitions object
-
-# One open store per process at a time (HTTP calls run on worker threads; a second embedded
-# open in the same process would fail as "busy").
-_STORE_LOCK = threading.Lock()
 
 
 # ------------------------------------------------------------------ results
@@ -91,9 +84,7 @@ class ReindexResult(BaseModel):
 
 
 # ------------------------------------------------------------------ plumbing
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+_one_line = one_line
 
 
 @contextmanager
@@ -109,19 +100,6 @@ def _tool_errors():
         raise ToolError(_one_line(e)) from None
 
 
-@contextmanager
-def _store():
-    from .defs.resources import VectorStoreResource
-
-    with _embedded_lock(), VectorStoreResource().open() as store:
-        yield store
-
-
-def _embedded_lock():
-    # A Qdrant server takes concurrent clients; only the embedded store needs calls serialised.
-    return nullcontext() if os.environ.get("QDRANT_URL") else _STORE_LOCK
-
-
 # ------------------------------------------------------------------ tools
 def search_code(
     query: Annotated[str, Field(description="what to find: words, identifiers, a question")],
@@ -135,9 +113,9 @@ def search_code(
 ) -> list[SearchHit]:
     """Search a source's code and docs; each hit cites path:start-end at the indexed commit."""
     # Ranges and modes are checked by Searcher (one-line errors); the schema only advertises them.
-    flt = {key: v for key, v in {"language": language, "kind": kind}.items() if v}
-    with _tool_errors(), _store() as store:
-        hits = Searcher(store, source).search(query, k=k, filter=flt or None, mode=mode, path_glob=path_glob)
+    with _tool_errors(), open_store_for_reading() as store:
+        hits = Searcher(store, source).search(query, k=k, filter=payload_filter(language, kind), mode=mode,
+                                              path_glob=path_glob)
     return [SearchHit(**{f: v for f, v in h.to_dict().items() if f in SearchHit.model_fields}, citation=h.citation)
             for h in hits]
 
@@ -147,27 +125,17 @@ def ask(
     source: Annotated[str, Field(description="source name (see list_sources)")],
     budget: Annotated[int, Field(description="most tokens of context to return",
                                  json_schema_extra={"minimum": MIN_BUDGET, "maximum": MAX_BUDGET})] = 4000,
+    language: Annotated[str | None, Field(description="only this language: python, go, markdown, ...")] = None,
+    path_glob: Annotated[str | None, Field(description="only paths matching this glob, e.g. src/**/*.py")] = None,
+    kind: Annotated[str | None, Field(description="function, method, class, module, section or text")] = None,
 ) -> Annotated[CallToolResult, AskResult]:
     """The best spans for a question, merged per file and cut to a token budget, with citations;
     answered by an LLM when one is configured (RAG_LLM_BASE_URL)."""
-    if not MIN_BUDGET <= budget <= MAX_BUDGET:
-        raise ToolError(f"budget must be between {MIN_BUDGET} and {MAX_BUDGET} tokens (got {budget})")
+    from rag_assets.service.ask import ask as ask_flow
+
     with _tool_errors():
-        with _store() as store:
-            hits = Searcher(store, source).search(question, k=ASK_CANDIDATES)
-        ctx = assemble(question, hits, budget, source_tokens(source))
-    settings = llm_settings()
-    answer = model = None
-    if settings is not None:
-        model = settings[2]
-        try:
-            answer = ask_llm(ctx)
-        except Exception as e:  # the context is still worth returning
-            answer = f"(model call failed: {_one_line(e)})"
-    result = AskResult(
-        question=question, context=ctx.text, citations=[b.citation for b in ctx.blocks], tokens_used=ctx.tokens,
-        budget=budget, source_tokens=ctx.source_tokens, saving=round(ctx.saving, 4), dropped=ctx.dropped,
-        model=model, answer=answer)
+        out = ask_flow(question, source, budget, language=language, kind=kind, path_glob=path_glob)
+    result = AskResult(**out.to_dict())
     return CallToolResult(content=[TextContent(type="text", text=_render_ask(result))],
                           structured_content=result.model_dump())
 
@@ -189,9 +157,9 @@ def list_sources(
     check_remote: Annotated[bool, Field(description="ask each remote for its head commit (network)")] = True,
 ) -> list[SourceState]:
     """Every configured source: live model, point count, indexed commit, remote head and freshness."""
-    from .status import source_status
+    from rag_assets.service.status import source_status
 
-    with _tool_errors(), _embedded_lock():
+    with _tool_errors(), embedded_lock():
         rows = source_status(check_remote=check_remote)
     return [SourceState(**{f: r.get(f) for f in SourceState.model_fields}) for r in rows]
 
@@ -199,95 +167,17 @@ def list_sources(
 def reindex(source: Annotated[str, Field(description="source name from sources.yaml")]) -> ReindexResult:
     """Request a snapshot+chunk run for a source from Dagster (the daemon runs it; automation then
     re-embeds its collections). Returns the run id at once."""
+    from rag_assets.service.runs import request_index_run
+
     with _tool_errors():
         return ReindexResult(**request_index_run(source))
 
 
-# ------------------------------------------------------------------ reindex: a queued Dagster run
-class RunRequestError(RuntimeError):
-    pass
-
-
 def request_index_run(source: str) -> dict:
-    """Queue the snapshot job for `source`, never executing it here (that would block the server and
-    hold the store): through the webserver when RAG_DAGSTER_URL is set, else on the local instance."""
-    get_source(source)  # an unknown name fails here, listing the known ones
-    url = os.environ.get("RAG_DAGSTER_URL")
-    return _submit_graphql(url.rstrip("/"), source) if url else _submit_to_instance(source)
+    """Queue a snapshot+chunk run for `source` (see service/runs.py)."""
+    from rag_assets.service.runs import request_index_run as request
 
-
-def _submit_to_instance(source: str) -> dict:
-    from dagster import DagsterInstance
-    from dagster._core.definitions.reconstruct import ReconstructableRepository
-    from dagster._core.remote_origin import ManagedGrpcPythonEnvCodeLocationOrigin, RemoteRepositoryOrigin
-    from dagster._core.run_coordinator import QueuedRunCoordinator
-    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-
-    from .cli import _ensure_dagster_home
-    from .definitions import defs
-    from .registry import register_sources
-
-    _ensure_dagster_home()
-    with DagsterInstance.get() as instance:
-        if not isinstance(instance.run_coordinator, QueuedRunCoordinator):
-            raise RunRequestError("the Dagster instance has no queued run coordinator; "
-                                  "set RAG_DAGSTER_URL to the webserver to request runs through it")
-        register_sources(instance, [source])
-        # The daemon finds the code location by name (as in workspace.yaml); run workers load the
-        # job from the Python origin. Both are what `dagster dev` would record for this module.
-        module, cwd = "rag_assets.definitions", os.getcwd()
-        location = ManagedGrpcPythonEnvCodeLocationOrigin(
-            LoadableTargetOrigin(executable_path=sys.executable, module_name=module, working_directory=cwd),
-            location_name=CODE_LOCATION)
-        run = instance.create_run_for_job(
-            defs.resolve_job_def(SNAPSHOT_JOB),
-            tags={"dagster/partition": source, "rag/requested_by": "mcp"},
-            remote_job_origin=RemoteRepositoryOrigin(location, REPOSITORY).get_job_origin(SNAPSHOT_JOB),
-            job_code_origin=ReconstructableRepository.for_module(module, "defs", cwd)
-            .get_reconstructable_job(SNAPSHOT_JOB).get_python_origin(),
-        )
-        run = instance.submit_run(run.run_id, workspace=None)  # the queued coordinator only enqueues
-        return {"run_id": run.run_id, "job": SNAPSHOT_JOB, "partition": source, "status": run.status.value,
-                "submitted_to": f"Dagster instance at {instance.root_directory}"}
-
-
-_ADD_PARTITION = """mutation($repo: RepositorySelector!, $name: String!, $key: String!) {
-  addDynamicPartition(repositorySelector: $repo, partitionsDefName: $name, partitionKey: $key) {
-    __typename ... on Error { message } } }"""
-_LAUNCH_RUN = """mutation($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename ... on LaunchRunSuccess { run { runId status } } ... on Error { message } } }"""
-
-
-def _submit_graphql(url: str, source: str) -> dict:
-    import httpx
-
-    from .defs.partitions import source_partitions
-
-    def call(query: str, variables: dict, field: str) -> dict:
-        try:
-            resp = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables}, timeout=30)
-        except httpx.HTTPError as e:
-            raise RunRequestError(f"Dagster webserver {url} unreachable: {_one_line(e)}") from None
-        body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
-        if resp.status_code != 200 or body.get("errors") or field not in (body.get("data") or {}):
-            detail = (body.get("errors") or [{}])[0].get("message") or resp.text[:200]
-            raise RunRequestError(f"Dagster webserver {url} answered HTTP {resp.status_code}: {detail}")
-        return body["data"][field]
-
-    repo = {"repositoryLocationName": CODE_LOCATION, "repositoryName": REPOSITORY}
-    added = call(_ADD_PARTITION, {"repo": repo, "name": source_partitions.name, "key": source}, "addDynamicPartition")
-    if added["__typename"] not in ("AddDynamicPartitionSuccess", "DuplicateDynamicPartitionError"):
-        raise RunRequestError(f"could not register partition '{source}': {added.get('message', added['__typename'])}")
-    params = {"selector": {**repo, "jobName": SNAPSHOT_JOB},
-              "executionMetadata": {"tags": [{"key": "dagster/partition", "value": source},
-                                             {"key": "rag/requested_by", "value": "mcp"}]}}
-    launched = call(_LAUNCH_RUN, {"params": params}, "launchRun")
-    if launched["__typename"] != "LaunchRunSuccess":
-        raise RunRequestError(f"run not launched ({launched['__typename']}): {launched.get('message', '')}")
-    run = launched["run"]
-    return {"run_id": run["runId"], "job": SNAPSHOT_JOB, "partition": source, "status": run["status"],
-            "submitted_to": f"Dagster webserver {url}"}
+    return request(source)
 
 
 # ------------------------------------------------------------------ server and transports
@@ -354,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")
     p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT})")
-    p.add_argument("--token", default=os.environ.get("RAG_MCP_TOKEN"),
+    p.add_argument("--token", default=settings.current().mcp_token,
                    help="bearer token HTTP clients must send (default: RAG_MCP_TOKEN); required off loopback")
     return p
 

@@ -1,6 +1,7 @@
-"""Parquet tables on disk, one file per (asset, partition); writes are atomic.
+"""Stored tables: Parquet on disk, one file per (asset, partition), written atomically.
 
-Shared by the IO manager and by assets that read their own previous output to work incrementally.
+`Tables(data_dir)` is the one owner of the layout `tables/<asset>/<partition>.parquet`: the IO manager,
+checks, sensors, status, answer assembly and the dry run read through its named accessors.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from rag_assets.contract import partition_key
 
 _META_KEY = b"rag_assets"
 
@@ -71,3 +74,49 @@ def read_table(path: Path) -> Table:
 
 def read_table_if_exists(path: Path) -> Table | None:
     return read_table(path) if path.exists() else None
+
+
+class TableMissing(FileNotFoundError):
+    pass
+
+
+class Tables:
+    """The tables under one data dir, by asset and partition."""
+
+    # Asset names as Dagster knows them (defs/assets.py defines assets with these names).
+    SNAPSHOT, PAGES, CHUNKS, EMBEDDINGS = "repo_snapshot", "doc_pages", "chunks", "embeddings"
+
+    def __init__(self, data_dir: str | Path):
+        self.root = Path(data_dir)
+
+    def path(self, asset: str, partition: str | None) -> Path:
+        return table_path(self.root, asset, partition)
+
+    def read(self, asset: str, partition: str | None) -> Table | None:
+        return read_table_if_exists(self.path(asset, partition))
+
+    def require(self, asset: str, partition: str | None) -> Table:
+        table = self.read(asset, partition)
+        if table is None:
+            raise TableMissing(f"{asset} for partition '{partition}' is not materialized ({self.path(asset, partition)})")
+        return table
+
+    def write(self, asset: str, partition: str | None, table: Table) -> Path:
+        path = self.path(asset, partition)
+        write_table(path, table.df, table.meta, table.vectors)
+        return path
+
+    def snapshot(self, source: str) -> Table | None:
+        return self.read(self.SNAPSHOT, source)
+
+    def pages(self, source: str) -> Table | None:
+        return self.read(self.PAGES, source)
+
+    def chunks(self, source: str) -> Table | None:
+        return self.read(self.CHUNKS, source)
+
+    def embeddings(self, source: str, model: str) -> Table | None:
+        return self.read(self.EMBEDDINGS, partition_key(source, model))
+
+    def chunks_path(self, source: str) -> Path:
+        return self.path(self.CHUNKS, source)

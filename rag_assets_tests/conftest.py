@@ -29,7 +29,7 @@ class Env:
         return self.sources_file
 
     def index(self, source: str, model: str = "minilm-l6") -> str:
-        from rag_assets.runner import index_source
+        from rag_assets.service.runs import index_source
 
         return index_source(source, model, instance=self.instance)
 

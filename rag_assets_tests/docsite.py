@@ -377,7 +377,7 @@ def wait_for(pred: Callable[[], bool], timeout: float = 5.0) -> bool:
 
 def fast_fetcher(**overrides):
     """A Fetcher tuned for local tests: short timeouts, quick retries, no rate limit."""
-    from rag_assets.docs import Fetcher
+    from rag_assets.sources.docs import Fetcher
 
     cfg = dict(connect_timeout_s=0.5, read_timeout_s=0.5, total_timeout_s=5.0, max_retries=2,
                backoff_base_s=0.01, backoff_max_s=0.1, max_bytes=100_000, per_host_rps=0.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import datetime as dt
 
 from dagster import (
@@ -19,10 +20,12 @@ from rag_assets.defs import schedules, sensors
 from rag_assets.defs.partitions import source_model_key
 from rag_assets.defs.resources import RagSettings, VectorStoreResource
 from rag_assets.definitions import defs
-from rag_assets.registry import register_sources
-from rag_assets.search import Searcher
+from rag_assets.service.runs import register_sources
+from rag_assets.retrieval.search import Searcher
 from rag_assets_tests.gitrepo import commit, make_repo
 from rag_assets_tests.test_pipeline import MATH
+
+pytestmark = pytest.mark.slow  # loads the model and/or runs Dagster
 
 RES = {"settings": RagSettings(), "store": VectorStoreResource()}
 

@@ -8,7 +8,7 @@ import pytest
 
 from rag_assets.chunking import CHUNKER_VERSION, Chunk, chunk_file, language_for, split_lines
 from rag_assets.chunking.text_chunker import window_spans, make_counter
-from rag_assets.tokens import count_tokens
+from rag_assets.chunking.tokens import count_tokens
 
 # Line numbers are in the right-hand comments of the expectations below.
 PY = '''\

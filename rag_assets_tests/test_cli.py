@@ -3,17 +3,46 @@
 from __future__ import annotations
 
 import json
+
 import pytest
+from dagster import instance_for_test
 
 from rag_assets.cli import main
-from rag_assets_tests.conftest import store_held_by_another_process
+from rag_assets_tests.conftest import Env, store_held_by_another_process
 from rag_assets_tests.gitrepo import commit, make_repo
 from rag_assets_tests.test_pipeline import MATH, SHOP
 
+pytestmark = pytest.mark.slow  # loads the model and/or runs Dagster
+
+
+@pytest.fixture(scope="module")
+def indexed_world(tmp_path_factory):
+    """Indexed once for the module (the model load and two Dagster runs dominate these tests)."""
+    tmp_path = tmp_path_factory.mktemp("cli")
+    (tmp_path / "dagster_home").mkdir()
+    with pytest.MonkeyPatch.context() as mp, instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as instance:
+        env = Env(tmp_path, instance)
+        for var, value in _env_vars(env).items():
+            mp.setenv(var, value)
+        mp.delenv("QDRANT_URL", raising=False)
+        mp.delenv("RAG_MODEL", raising=False)
+        yield env, *_index_demo(env, tmp_path)
+
+
+def _env_vars(env: Env) -> dict[str, str]:
+    return {"RAG_DATA_DIR": str(env.data_dir), "RAG_SOURCES": str(env.sources_file),
+            "DAGSTER_HOME": env.instance.root_directory}
+
 
 @pytest.fixture
-def indexed(env, tmp_path, monkeypatch):
-    monkeypatch.setenv("DAGSTER_HOME", env.instance.root_directory)
+def indexed(indexed_world, monkeypatch):
+    env, repo, queries = indexed_world
+    for var, value in _env_vars(env).items():
+        monkeypatch.setenv(var, value)
+    return repo, queries
+
+
+def _index_demo(env: Env, tmp_path):
     repo = make_repo(tmp_path / "demo", {"mathutil.py": MATH, "shop.py": SHOP})
     queries = tmp_path / "q.jsonl"
     queries.write_text(
@@ -67,8 +96,8 @@ def test_bad_input_is_one_line_nonzero(indexed, capsys, tmp_path):
         assert needle in err and "\n" not in err, err
 
 
-def test_search_while_store_is_busy_fails_clearly(indexed, capsys, env):
-    with store_held_by_another_process(env.data_dir):
+def test_search_while_store_is_busy_fails_clearly(indexed, indexed_world, capsys):
+    with store_held_by_another_process(indexed_world[0].data_dir):
         assert main(["search", "fibonacci", "--source", "demo"]) == 1
         err = capsys.readouterr().err
         assert "locked by another process" in err and "QDRANT_URL" in err

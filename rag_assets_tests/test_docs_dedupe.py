@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from rag_assets.docs.dedupe import content_hash, find_duplicates, jaccard, minhash, shingles
+from rag_assets.sources.docs.dedupe import content_hash, find_duplicates, jaccard, minhash, shingles
 
 _VOCAB = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi".split()
 

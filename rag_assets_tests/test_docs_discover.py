@@ -6,8 +6,8 @@ import gzip
 
 import pytest
 
-from rag_assets.docs import DocsError, detect_kind, discover
-from rag_assets.docs.discover import parse_llms_txt, parse_page_list, parse_sitemap, split_llms_full
+from rag_assets.sources.docs import DocsError, detect_kind, discover
+from rag_assets.sources.docs.discover import parse_llms_txt, parse_page_list, parse_sitemap, split_llms_full
 from rag_assets_tests.docsite import DocSite, Resp, fast_fetcher, sitemap
 
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from rag_assets.docs import FetchRequest, Fetcher, FetcherConfig
+from rag_assets.sources.docs import FetchRequest, Fetcher, FetcherConfig
 from rag_assets_tests.docsite import DocSite, ForwardingProxy, Resp, dead_proxy_url, fast_fetcher
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rag_assets.docs.html_to_text import html_to_text, markdown_title
-from rag_assets.docs.pages import page_text
+from rag_assets.sources.docs.html_to_text import html_to_text, markdown_title
+from rag_assets.sources.docs.pages import page_text
 from rag_assets_tests.docsite import API, GUIDE, INSTALL, chrome
 
 

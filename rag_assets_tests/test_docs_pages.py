@@ -7,7 +7,7 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from rag_assets.docs import COLUMNS, STATUSES, DocsError, download_library, indexable
+from rag_assets.sources.docs import COLUMNS, STATUSES, DocsError, download_library, indexable
 from rag_assets.tables import read_table, write_table
 from rag_assets_tests.docsite import DocSite, Resp, dead_proxy_url, fast_fetcher
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from dagster import AssetKey
 
-from rag_assets.search import Searcher
+from rag_assets.retrieval.search import Searcher
 from rag_assets_tests.docsite import DocSite
+
+pytestmark = pytest.mark.slow  # loads the model and/or runs Dagster
 
 
 def _meta(instance, asset: str) -> dict:

@@ -1,6 +1,6 @@
 import pytest
 
-from rag_assets.file_filters import (
+from rag_assets.sources.filters import (
     SKIP_REASONS,
     decode_text,
     glob_match,

@@ -6,9 +6,9 @@ from pathlib import Path
 import git
 import pytest
 
-from rag_assets import git_snapshot
-from rag_assets.file_filters import skip_reason_for_content
-from rag_assets.git_snapshot import (
+from rag_assets.sources import git as git_snapshot
+from rag_assets.sources.filters import skip_reason_for_content
+from rag_assets.sources.git import (
     FileEntry,
     SnapshotError,
     list_files,

@@ -32,6 +32,8 @@ from rag_assets_tests.gitrepo import make_repo
 from rag_assets_tests.test_pipeline import MATH, SHOP
 from rag_assets_tests.conftest import store_held_by_another_process
 
+pytestmark = pytest.mark.slow  # loads the model and/or runs Dagster
+
 TOKEN = "s3cret-token"
 SERVER = [sys.executable, "-m", "rag_assets.mcp_server"]
 

@@ -7,9 +7,11 @@ import json
 import pytest
 from dagster import AssetCheckKey, AssetKey
 
-from rag_assets.runner import RunFailed, promote
+from rag_assets.service.runs import RunFailed, promote
 from rag_assets_tests.gitrepo import make_repo
 from rag_assets_tests.test_pipeline import MATH, SHOP
+
+pytestmark = pytest.mark.slow  # loads the model and/or runs Dagster
 
 
 @pytest.fixture

@@ -6,10 +6,12 @@ import pytest
 from dagster import AssetKey, DagsterEventType
 
 from rag_assets.defs.partitions import source_model_key
-from rag_assets.indexing import collection_name
-from rag_assets.runner import RunFailed
-from rag_assets.search import Searcher
+from rag_assets.contract import collection_name
+from rag_assets.service.runs import RunFailed
+from rag_assets.retrieval.search import Searcher
 from rag_assets_tests.gitrepo import commit, make_repo
+
+pytestmark = pytest.mark.slow  # loads the model and/or runs Dagster
 
 MATH = '''"""Small math helpers."""
 
@@ -137,7 +139,7 @@ def test_edit_one_file_delete_another_is_incremental(env, demo):
 
 def test_run_interrupted_before_upsert_converges(env, demo):
     from rag_assets.definitions import defs
-    from rag_assets.registry import register_sources
+    from rag_assets.service.runs import register_sources
 
     env.index("demo")
     commit(demo, {"extra.py": "def added_later():\n    return 42\n", "NOTES.txt": None}, "add extra")
@@ -204,7 +206,7 @@ def test_awkward_files_are_skipped_and_counted(env, tmp_path):
 
 
 def test_malformed_sources_file_names_entry_and_field(env):
-    from rag_assets.sources import SourcesError, load_sources
+    from rag_assets.sources.config import SourcesError, load_sources
 
     env.sources_file.write_text("sources:\n  - name: Bad Name\n    kind: git\n    url: .\n")
     with pytest.raises(SourcesError, match=r"source 'Bad Name': field 'name'"):
@@ -224,7 +226,7 @@ def test_embeddings_in_a_pipes_subprocess_match_in_process(env, demo):
 
     from rag_assets.definitions import defs
     from rag_assets.defs import assets
-    from rag_assets.remote_embedding import EmbeddingRunner
+    from rag_assets.embedding.runners import EmbeddingRunner
     from rag_assets.tables import read_table, table_path
 
     env.index("demo")

@@ -26,14 +26,14 @@ import pandas as pd
 import pytest
 from dagster import Output, asset, build_asset_context, instance_for_test, materialize
 
-from rag_assets.embedder import Embedder
-from rag_assets.kaggle_runner import VECTORS_FILE, KaggleError, KaggleRunner
-from rag_assets.models import get_model
-from rag_assets.remote_embedding import EmbeddingRunner
+from rag_assets.embedding.embedder import Embedder
+from rag_assets.embedding.kaggle import VECTORS_FILE, KaggleError, KaggleRunner
+from rag_assets.embedding.models import get_model
+from rag_assets.embedding.runners import EmbeddingRunner
 from rag_assets.tables import read_table, write_table
 
 # Dagster's own Pipes internals warn (context.run_id deprecation, preview reader API): not ours.
-pytestmark = [pytest.mark.filterwarnings("ignore:.*run_id is deprecated"),
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:.*run_id is deprecated"),
               pytest.mark.filterwarnings("ignore:.*expected_writer_count")]
 
 MODEL = "minilm-l6"
@@ -97,7 +97,7 @@ def test_worker_plain_cli(tmp_path, reference):
     write_table(src, pd.DataFrame({"content_hash": HASHES, "text": TEXTS}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_PIPES")}
     proc = subprocess.run(
-        [sys.executable, "-m", "rag_assets.embed_worker", "--input", str(src), "--output", str(dst),
+        [sys.executable, "-m", "rag_assets.embedding.worker", "--input", str(src), "--output", str(dst),
          "--model", MODEL, "--batch-size", "4", "--device", "cpu"],
         capture_output=True, text=True, env=env, timeout=120,
     )

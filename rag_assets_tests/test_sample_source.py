@@ -13,6 +13,8 @@ from dagster import DagsterEventType
 
 from rag_assets.cli import main
 
+pytestmark = pytest.mark.slow  # loads the model and/or runs Dagster
+
 ROOT = Path(__file__).resolve().parents[1]
 CHECKS = {"chunks_are_sane", "vectors_are_sane", "points_match_chunks", "golden_recall", "approximate_search_recall"}
 
@@ -26,7 +28,7 @@ def test_golden_spans_are_current():
 def sample(tmp_path_factory):
     from dagster import instance_for_test
 
-    from rag_assets.runner import index_source
+    from rag_assets.service.runs import index_source
 
     tmp = tmp_path_factory.mktemp("sample")
     mp = pytest.MonkeyPatch()
@@ -56,5 +58,5 @@ def test_ask_fits_the_budget_with_citations(sample, capsys):
                  "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert 0 < out["tokens"] <= 1500 and out["source_tokens"] > 10 * out["tokens"]  # > 90 % fewer than the source
-    assert any(c.startswith("rag_assets/ids.py:") for c in out["citations"])
+    assert any(c.startswith("rag_assets/contract.py:") for c in out["citations"])
     assert out["answer"] is None  # no model configured here

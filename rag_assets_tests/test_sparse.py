@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag_assets.sparse import (
+from rag_assets.store.sparse import (
     DEFAULT_AVG_LEN,
     K1,
     SparseVec,
@@ -127,7 +127,7 @@ def test_token_index_is_pinned():
 def test_indices_stable_across_processes():
     text = "class ParquetIOManager: def load_input(self, context): return pd.read_parquet(path)"
     code = (
-        "import sys; from rag_assets.sparse import encode_document as e; v = e(sys.argv[1]); "
+        "import sys; from rag_assets.store.sparse import encode_document as e; v = e(sys.argv[1]); "
         "print(','.join(map(str, v.indices.tolist()))); print(','.join(repr(float(x)) for x in v.values))"
     )
     mine = encode_document(text)

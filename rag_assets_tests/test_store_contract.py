@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag_assets.sparse import SparseVec, encode_documents, encode_query, token_index
+from rag_assets.store.sparse import SparseVec, encode_documents, encode_query, token_index
 from rag_assets.store import (
     PAYLOAD_INDEXES,
     CollectionNotFoundError,

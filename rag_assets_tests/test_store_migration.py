@@ -7,10 +7,10 @@ import uuid
 import numpy as np
 import pytest
 
-from rag_assets.indexing import SPARSE_SCHEME, embedding_text
-from rag_assets.sparse import encode_documents, encode_query
+from rag_assets.contract import SPARSE_SCHEME, embedding_text
+from rag_assets.store.sparse import encode_documents, encode_query
 from rag_assets.store import StoreError, open_store
-from rag_assets.store_migration import StoreMigrationError, copy_store, migrate_embedded
+from rag_assets.store.migration import StoreMigrationError, copy_store, migrate_embedded
 
 DIM = 24
 WORDS = ["parquet", "manager", "retry", "schedule", "sensor", "partition", "asset", "io", "config", "resource"]

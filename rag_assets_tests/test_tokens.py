@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rag_assets import tokens
+from rag_assets.chunking import tokens
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +27,7 @@ OFFLINE_SCRIPT = textwrap.dedent(
     socket.socket.connect = no_network
     tiktoken.load.read_file = no_network
 
-    from rag_assets.tokens import count_tokens, get_encoding
+    from rag_assets.chunking.tokens import count_tokens, get_encoding
     print(count_tokens("hello world"), count_tokens("hello world", "o200k_base"))
     print(os.environ.get("TIKTOKEN_CACHE_DIR"))
     """

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from typing import NamedTuple
 
-from ..tokens import count_tokens, get_encoding
+from .tokens import count_tokens, get_encoding
 
 Counter = Callable[[str], int]
 

@@ -1,178 +1,139 @@
-"""The indexing assets: repo_snapshot -> chunks -> embeddings -> qdrant_collection.
+"""The indexing assets, one group per stage:
 
-Thin wrappers: the work is in rag_assets.indexing; here we add partitions, lineage and metadata.
+sources (repo_snapshot | doc_pages) -> chunking (chunks) -> embedding (embeddings) -> store (qdrant_collection,
+collection_alias). Thin wrappers: the work is in the stage packages; here we add partitions, lineage
+and metadata.
 """
-
 
 import re
 import time
-from pathlib import Path
 
+import dagster as dg
 import pandas as pd
-from dagster import (
-    AssetExecutionContext,
-    AssetIn,
-    BackfillPolicy,
-    Config,
-    DataVersion,
-    Failure,
-    MaterializeResult,
-    MetadataValue,
-    Output,
-    asset,
-)
 
-from ..chunking import CHUNKER_VERSION
-from ..docs import download_library, indexable
-from ..ids import content_hash
-from ..indexing import (
-    Snapshot,
-    build_chunks,
-    build_doc_chunks,
-    collection_name,
-    embed_chunks,
-    sync_collection,
-    take_snapshot,
-)
-from ..models import MODELS, get_model
-from ..quality import collection_quality, recall_quality
-from ..progress import Progress
-from ..tables import Table
-from .automation import refresh_existing
-from .partitions import source_model_partitions, source_partitions
-from ..remote_embedding import EmbeddingRunner
-from .resources import DocsFetcherResource, RagSettings, VectorStoreResource
+from rag_assets.chunking import CHUNKER_VERSION
+from rag_assets.chunking.documents import build_chunks
+from rag_assets.contract import collection_name
+from rag_assets.defs.automation import refresh_existing
+from rag_assets.defs.partitions import source_model_partitions, source_partitions
+from rag_assets.defs.progress import Progress
+from rag_assets.defs.resources import DocsFetcherResource, RagSettings, VectorStoreResource
+from rag_assets.embedding.incremental import embed_chunks
+from rag_assets.embedding.models import MODELS, get_model
+from rag_assets.embedding.runners import EmbeddingRunner
+from rag_assets.retrieval.quality import recall_quality
+from rag_assets.sources.readers import FetchContext
+from rag_assets.store.quality import collection_quality
+from rag_assets.store.sync import sync_collection
+from rag_assets.tables import Table, Tables
 
 STORE_POOL = "qdrant_store"  # dagster.yaml limits every pool to 1: one writer to the embedded store
 
 
-def _preview(df: pd.DataFrame, cols: list[str], n: int = 8) -> MetadataValue:
+def _preview(df: pd.DataFrame, cols: list[str], n: int = 8) -> dg.MetadataValue:
     rows = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     rows += ["| " + " | ".join(str(v).replace("|", "\\|") for v in r) + " |" for r in df[cols].head(n).itertuples(index=False)]
-    return MetadataValue.md("\n".join(rows) if len(df) else "_empty_")
+    return dg.MetadataValue.md("\n".join(rows) if len(df) else "_empty_")
 
 
-@asset(
-    partitions_def=source_partitions, io_manager_key="parquet_io", group_name="index", kinds={"git"},
-    code_version="1",
-)
-def repo_snapshot(context: AssetExecutionContext, settings: RagSettings) -> Output[Table]:
-    """A bare mirror of the source's branch, fetched; the table lists every tracked file and why any is skipped."""
-    source = settings.source(context.partition_key)
-    if source.kind != "git":
-        return _not_applicable(source, "repo_snapshot")
+def _fetch(context: dg.AssetExecutionContext, settings: RagSettings, asset: str,
+           docs_fetcher: DocsFetcherResource | None = None) -> dg.Output[Table]:
+    """Fetch a source with its kind's reader, when that reader writes this asset's table.
+
+    Each source feeds chunks from one fetch asset; the other records an explicit "not applicable"
+    empty table, so lineage holds for every source."""
+    source, reader = settings.reader(context.partition_key)
+    if reader.table != asset:
+        return dg.Output(Table(pd.DataFrame(), {"kind": source.kind, "not_applicable": True}),
+                         data_version=dg.DataVersion(f"n/a:{source.kind}"),
+                         metadata={"note": f"source '{source.name}' is a {source.kind} source: nothing for {asset}"})
+    last = [0]
+
+    def progress(done: int, total: int) -> None:
+        if done * 10 // max(total, 1) > last[0] * 10 // max(total, 1) or done == total:
+            context.log.info(f"{source.name}: {done}/{total} documents")
+        last[0] = done
+
     t0 = time.perf_counter()
-    snap = take_snapshot(source, settings.mirrors)
-    files = snap.files
-    kept = files[files["skip"].isna()]
-    skipped = files["skip"].value_counts().to_dict()
-    context.log.info(f"{source.name}: {snap.commit[:12]}, {len(kept)} files to index, skipped {skipped}")
-    return Output(
-        Table(files, {"commit": snap.commit, "mirror": str(snap.mirror), "source": source.name}),
-        data_version=DataVersion(snap.commit),
-        metadata={
-            "commit": snap.commit, "url": source.url, "branch": source.branch,
-            "files": len(kept), "bytes": int(kept["size"].sum()), "files_tracked": len(files),
-            **{f"skipped_{k}": int(v) for k, v in skipped.items()},
-            "seconds": round(time.perf_counter() - t0, 2),
-        },
-    )
+    fetched = reader.fetch(source, FetchContext(
+        settings.root, previous=settings.previous(asset, context.partition_key),
+        fetcher_factory=docs_fetcher.fetcher if docs_fetcher else None, progress=progress, log=context.log))
+    context.log.info(fetched.summary)
+    metadata = {"seconds": round(time.perf_counter() - t0, 2), **fetched.metadata}
+    if "page_id" in fetched.table.df:
+        metadata["preview"] = _preview(fetched.table.df, ["page_id", "title", "status", "error"])
+    return dg.Output(fetched.table, data_version=dg.DataVersion(fetched.version), metadata=metadata)
 
 
-def _not_applicable(source, asset: str) -> Output[Table]:
-    """Each source feeds chunks from one of repo_snapshot / doc_pages; the other records an empty table."""
-    return Output(Table(pd.DataFrame(), {"kind": source.kind, "not_applicable": True}),
-                  data_version=DataVersion(f"n/a:{source.kind}"),
-                  metadata={"note": f"source '{source.name}' is a {source.kind} source: nothing for {asset}"})
-
-
-@asset(
-    partitions_def=source_partitions, io_manager_key="parquet_io", group_name="index", kinds={"html"},
+@dg.asset(
+    partitions_def=source_partitions, io_manager_key="parquet_io", group_name="sources", kinds={"git"},
     code_version="1",
 )
-def doc_pages(context: AssetExecutionContext, settings: RagSettings, docs_fetcher: DocsFetcherResource) -> Output[Table]:
+def repo_snapshot(context: dg.AssetExecutionContext, settings: RagSettings) -> dg.Output[Table]:
+    """A bare mirror of the source's branch, fetched; the table lists every tracked file and why any is skipped."""
+    return _fetch(context, settings, Tables.SNAPSHOT)
+
+
+@dg.asset(
+    partitions_def=source_partitions, io_manager_key="parquet_io", group_name="sources", kinds={"html"},
+    code_version="1",
+)
+def doc_pages(context: dg.AssetExecutionContext, settings: RagSettings,
+              docs_fetcher: DocsFetcherResource) -> dg.Output[Table]:
     """A documentation library's pages as Markdown: conditional GETs, retries, robots.txt, deduplication.
 
     A failing page never fails the library; a page that fails now keeps its previous text (still searchable).
     """
-    source = settings.source(context.partition_key)
-    if source.kind != "docs":
-        return _not_applicable(source, "doc_pages")
-    previous = settings.previous("doc_pages", context.partition_key)
-    prev_df = previous.df if previous is not None and not previous.meta.get("not_applicable") else None
-    with docs_fetcher.fetcher() as fetcher:
-        last = [0]
-
-        def progress(done: int, total: int) -> None:
-            if done * 10 // max(total, 1) > last[0] * 10 // max(total, 1) or done == total:
-                context.log.info(f"{source.name}: {done}/{total} pages")
-            last[0] = done
-
-        df, stats = download_library(source.name, source.url, prev_df, fetcher, progress=progress,
-                                     log=context.log)
-    context.log.info(stats.summary())
-    version = content_hash("".join(sorted(df["content_hash"].dropna())))
-    return Output(
-        Table(df, {"kind": "docs", "source": source.name, "version": version}),
-        data_version=DataVersion(version),
-        metadata={
-            "url": source.url, "discovered": stats.discovered, "fetched": stats.fetched,
-            "not_modified": stats.not_modified, "duplicates": stats.duplicates, "failed": stats.failed,
-            "failed_reasons": MetadataValue.json(dict(stats.failed_reasons)), "kept_previous_text": stats.kept_previous_text,
-            "bytes": stats.bytes, "seconds": round(stats.elapsed_s, 2),
-            "preview": _preview(df, ["page_id", "title", "status", "error"]),
-        },
-    )
+    return _fetch(context, settings, Tables.PAGES, docs_fetcher)
 
 
-@asset(
-    partitions_def=source_partitions, io_manager_key="parquet_io", group_name="index", kinds={"python"},
+@dg.asset(
+    partitions_def=source_partitions, io_manager_key="parquet_io", group_name="chunking", kinds={"python"},
     code_version=CHUNKER_VERSION, automation_condition=refresh_existing,
 )
-def chunks(context: AssetExecutionContext, settings: RagSettings, repo_snapshot: Table, doc_pages: Table) -> Table:
-    """Code-aware chunks (AST for Python, headings for Markdown/RST, line windows otherwise), token-counted."""
-    source = settings.source(context.partition_key)
-    previous = settings.previous("chunks", context.partition_key)
+def chunks(context: dg.AssetExecutionContext, settings: RagSettings, repo_snapshot: Table, doc_pages: Table) -> Table:
+    """Syntax-aware chunks (definitions for code, headings for Markdown/RST, line windows otherwise),
+    token-counted, with symbol, signature and imports."""
+    source, reader = settings.reader(context.partition_key)
+    docs = reader.documents({Tables.SNAPSHOT: repo_snapshot, Tables.PAGES: doc_pages}[reader.table])
     t0 = time.perf_counter()
-    if source.kind == "docs":
-        pages = indexable(doc_pages.df)
-        progress = Progress("chunking pages", len(pages), context.log)
-        df, stats, meta = build_doc_chunks(source, pages, previous, settings.max_tokens, progress)
-    else:
-        snap = Snapshot(repo_snapshot.meta["commit"], Path(repo_snapshot.meta["mirror"]), repo_snapshot.df)
-        progress = Progress("chunking files", int(snap.files["skip"].isna().sum()), context.log)
-        df, stats, meta = build_chunks(source, snap, previous, settings.max_tokens, progress)
+    progress = Progress("chunking documents", len(docs.wanted), context.log)
+    df, stats, meta = build_chunks(source.name, docs, settings.previous(Tables.CHUNKS, context.partition_key),
+                                   settings.max_tokens, progress)
     secs = time.perf_counter() - t0
     for err in stats.errors:
         context.log.warning(err)
+    by_language = df.groupby("language").agg(chunks=("chunk_id", "size"), files=("path", "nunique"))
     context.add_output_metadata({
         "commit": meta["commit"], "chunks": len(df), "tokens": int(df["n_tokens"].sum()),
         "max_tokens": settings.max_tokens, "files_indexed": stats.files_indexed,
         "files_rechunked": stats.files_rechunked, "files_reused": stats.files_reused,
         **{f"skipped_{k}": v for k, v in sorted(stats.skipped.items())},
-        "errors": MetadataValue.md("\n".join(f"- {e}" for e in stats.errors) or "none"),
-        "by_language": MetadataValue.json(df["language"].value_counts().to_dict()),
+        "errors": dg.MetadataValue.md("\n".join(f"- {e}" for e in stats.errors) or "none"),
+        "by_language": dg.MetadataValue.json(df["language"].value_counts().to_dict()),
+        "by_language_files": dg.MetadataValue.json(by_language["files"].to_dict()),
+        "parse_failures": dg.MetadataValue.json(dict(stats.parse_failures)),
         "seconds": round(secs, 2),
         "preview": _preview(df, ["path", "start_line", "end_line", "kind", "symbol", "n_tokens"]),
     })
     return Table(df, meta)
 
 
-class EmbedConfig(Config):
+class EmbedConfig(dg.Config):
     force: bool = False  # re-encode every chunk, ignoring vectors from the last run (weekly re-embed)
 
 
-@asset(
-    partitions_def=source_model_partitions, io_manager_key="parquet_io", group_name="index",
+@dg.asset(
+    partitions_def=source_model_partitions, io_manager_key="parquet_io", group_name="embedding",
     kinds={"pytorch"}, code_version="|".join(f"{k}={m.version}" for k, m in MODELS.items()),
     automation_condition=refresh_existing,
     # A backfill embeds up to 25 partitions per run: the model loads once per run, not once per source.
-    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=25),
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=25),
 )
 def embeddings(
-    context: AssetExecutionContext, config: EmbedConfig, chunks, embedder: EmbeddingRunner,
+    context: dg.AssetExecutionContext, config: EmbedConfig, chunks, embedder: EmbeddingRunner,
     settings: RagSettings,
-) -> Output:
+) -> dg.Output:
     """One float32 vector per chunk; only chunks whose content is new are encoded (in process, in a
     Pipes subprocess, or on a remote GPU: the embedder resource's mode).
 
@@ -184,12 +145,12 @@ def embeddings(
     # An explicit Output: with a Pipes session open, Dagster collects results as events.
     if len(outputs) == 1:
         (table, metadata), = outputs.values()
-        return Output(table, metadata=metadata)
+        return dg.Output(table, metadata=metadata)
     context.log.info(f"embedded {len(outputs)} partitions in one run")
-    return Output({k: t for k, (t, _) in outputs.items()}, metadata={
+    return dg.Output({k: t for k, (t, _) in outputs.items()}, metadata={
         "partitions": len(outputs), "embedded": sum(m["embedded"] for _, m in outputs.values()),
         "reused": sum(m["reused"] for _, m in outputs.values()),
-        "by_partition": MetadataValue.json({k: {f: m[f] for f in ("chunks", "embedded", "reused", "deleted")}
+        "by_partition": dg.MetadataValue.json({k: {f: m[f] for f in ("chunks", "embedded", "reused", "deleted")}
                                             for k, (_, m) in outputs.items()}),
     })
 
@@ -197,7 +158,7 @@ def embeddings(
 def _embed_partition(context, config: EmbedConfig, key, chunks: Table, embedder: EmbeddingRunner,
                      settings: RagSettings) -> tuple[Table, dict]:
     spec = get_model(key.keys_by_dimension["model"])
-    previous = None if config.force else settings.previous("embeddings", str(key))
+    previous = None if config.force else settings.previous(Tables.EMBEDDINGS, str(key))
     run_stats: dict = {}
 
     def encode(texts: list[str], hashes: list[str]):
@@ -216,7 +177,7 @@ def _embed_partition(context, config: EmbedConfig, key, chunks: Table, embedder:
         "query_prompt": spec.query_prompt or "none", "document_prompt": spec.document_prompt or "none",
         "commit": chunks.meta.get("commit", ""), "chunks": len(df), "embedded": stats.embedded,
         "reused": stats.reused, "deleted": stats.deleted, "forced": config.force,
-        "mode": embedder.mode, "device": run_stats.get("device", "-"),
+        "mode": embedder.effective_mode, "device": run_stats.get("device", "-"),
         "texts_per_s": float(run_stats.get("texts_per_s", 0.0)),
         "embed_seconds": round(stats.seconds, 2), "model_load_seconds": float(run_stats.get("load_seconds", 0.0)),
     }
@@ -224,14 +185,14 @@ def _embed_partition(context, config: EmbedConfig, key, chunks: Table, embedder:
     return Table(df, meta, vectors), metadata
 
 
-@asset(
-    partitions_def=source_model_partitions, group_name="index", kinds={"qdrant"}, pool=STORE_POOL,
-    ins={"chunks": AssetIn(), "embeddings": AssetIn()}, code_version="1", automation_condition=refresh_existing,
+@dg.asset(
+    partitions_def=source_model_partitions, group_name="store", kinds={"qdrant"}, pool=STORE_POOL,
+    ins={"chunks": dg.AssetIn(), "embeddings": dg.AssetIn()}, code_version="1", automation_condition=refresh_existing,
 )
 def qdrant_collection(
-    context: AssetExecutionContext, chunks: Table, embeddings: Table, store: VectorStoreResource,
+    context: dg.AssetExecutionContext, chunks: Table, embeddings: Table, store: VectorStoreResource,
     settings: RagSettings,
-) -> MaterializeResult:
+) -> dg.MaterializeResult:
     """The searchable copy: one collection per source × model. Never touches the live alias."""
     keys = context.partition_key.keys_by_dimension
     source, spec = keys["source"], get_model(keys["model"])
@@ -245,7 +206,7 @@ def qdrant_collection(
             quantization=settings.quantize, indexing_threshold=settings.indexing_threshold_kb,
         )
         alias_target = s.resolve_alias(source)
-    return MaterializeResult(metadata={
+    return dg.MaterializeResult(metadata={
         "collection": name, "engine": s.engine, "commit": commit, "points": stats.points,
         "upserted": stats.upserted, "deleted": stats.deleted, "unchanged": stats.unchanged,
         "live_alias": f"{source} -> {alias_target}", "seconds": round(stats.seconds, 2), "model": spec.key,
@@ -253,11 +214,11 @@ def qdrant_collection(
     })
 
 
-@asset(
-    partitions_def=source_model_partitions, group_name="index", kinds={"qdrant"}, pool=STORE_POOL,
+@dg.asset(
+    partitions_def=source_model_partitions, group_name="store", kinds={"qdrant"}, pool=STORE_POOL,
     deps=[qdrant_collection], code_version="1",
 )
-def collection_alias(context: AssetExecutionContext, store: VectorStoreResource, settings: RagSettings) -> MaterializeResult:
+def collection_alias(context: dg.AssetExecutionContext, store: VectorStoreResource, settings: RagSettings) -> dg.MaterializeResult:
     """Points the source's alias (what search uses) at this model's collection, atomically.
 
     In the index run it only runs when the blocking checks on qdrant_collection passed. Run alone
@@ -266,18 +227,18 @@ def collection_alias(context: AssetExecutionContext, store: VectorStoreResource,
     keys = context.partition_key.keys_by_dimension
     source, spec = keys["source"], get_model(keys["model"])
     name = collection_name(source, spec.key)
-    chunks_table = settings.previous("chunks", source)
+    chunks_table = settings.tables.chunks(source)
     if chunks_table is None:
-        raise Failure(f"source '{source}': chunks are not materialized")
+        raise dg.Failure(f"source '{source}': chunks are not materialized")
     with store.open() as s:
         ok, meta = collection_quality(s, name, chunks_table.df, chunks_table.meta.get("commit", ""))
         recall_ok, recall_meta = recall_quality(s, source, spec.key, settings.source(source).queries,
                                                 settings.min_recall)
         if not ok or recall_ok is False:
-            raise Failure(f"alias '{source}' stays on {s.resolve_alias(source)}: {name} fails its checks",
+            raise dg.Failure(f"alias '{source}' stays on {s.resolve_alias(source)}: {name} fails its checks",
                           metadata={**meta, **recall_meta})
         before = s.resolve_alias(source)
         s.set_alias(source, name)
     context.log.info(f"alias {source}: {before} -> {name}")
-    return MaterializeResult(metadata={"alias": source, "collection": name, "previous": str(before), **meta,
+    return dg.MaterializeResult(metadata={"alias": source, "collection": name, "previous": str(before), **meta,
                                        **{f"golden_{k}": v for k, v in recall_meta.items()}})

@@ -3,84 +3,68 @@
 None passes on an empty partition; a check that cannot apply says so as a warning, never a pass.
 """
 
-from pathlib import Path
-
+import dagster as dg
 import numpy as np
-from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 
-from ..indexing import collection_name
-from ..models import get_model
-from ..quality import (
-    approximate_recall,
-    blob_line_counts,
-    chunk_quality,
-    collection_quality,
-    page_line_counts,
-    recall_quality,
-    vector_quality,
-)
-from .assets import chunks, embeddings, qdrant_collection
-from .partitions import source_model_partitions, source_partitions
-from .resources import RagSettings, VectorStoreResource
+from rag_assets.chunking.quality import chunk_quality
+from rag_assets.contract import collection_name
+from rag_assets.defs.assets import chunks, embeddings, qdrant_collection
+from rag_assets.defs.partitions import source_model_partitions, source_partitions
+from rag_assets.defs.resources import RagSettings, VectorStoreResource
+from rag_assets.embedding.models import get_model
+from rag_assets.embedding.quality import vector_quality
+from rag_assets.retrieval.quality import recall_quality
+from rag_assets.store.quality import approximate_recall, collection_quality
+from rag_assets.tables import Tables
 
 N_SAMPLE_QUERIES = 50
 
 
-def _table(settings: RagSettings, asset: str, partition: str):
-    table = settings.previous(asset, partition)
-    if table is None:
-        raise FileNotFoundError(f"{asset} for partition '{partition}' is not materialized")
-    return table
-
-
-def _result(passed: bool | None, meta: dict) -> AssetCheckResult:
+def _result(passed: bool | None, meta: dict) -> dg.AssetCheckResult:
     if passed is None:  # cannot be measured here: a visible warning, not a silent pass
-        return AssetCheckResult(passed=False, severity=AssetCheckSeverity.WARN, metadata=meta,
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=meta,
                                 description=meta.get("reason", "not applicable"))
-    return AssetCheckResult(passed=bool(passed), metadata=meta)
+    return dg.AssetCheckResult(passed=bool(passed), metadata=meta)
 
 
-@asset_check(asset=chunks, partitions_def=source_partitions, blocking=True)
-def chunks_are_sane(context: AssetCheckExecutionContext, settings: RagSettings) -> AssetCheckResult:
+@dg.asset_check(asset=chunks, partitions_def=source_partitions, blocking=True)
+def chunks_are_sane(context: dg.AssetCheckExecutionContext, settings: RagSettings) -> dg.AssetCheckResult:
     """Chunks exist; none is empty; all fit the token budget; spans are 1-based and inside the file."""
-    table = _table(settings, "chunks", context.partition_key)
-    if settings.source(context.partition_key).kind == "docs":
-        counts = page_line_counts(_table(settings, "doc_pages", context.partition_key).df)
-    else:
-        snap = _table(settings, "repo_snapshot", context.partition_key)
-        counts = blob_line_counts(Path(snap.meta["mirror"]), table.df["blob_sha"].unique())
-    return _result(*chunk_quality(table.df, settings.max_tokens, counts))
+    table = settings.tables.require(Tables.CHUNKS, context.partition_key)
+    _, reader = settings.reader(context.partition_key)
+    docs = reader.documents(settings.tables.require(reader.table, context.partition_key))
+    return _result(*chunk_quality(table.df, settings.max_tokens, docs.line_counts(table.df["blob_sha"].unique())))
 
 
-@asset_check(asset=embeddings, partitions_def=source_model_partitions, blocking=True)
-def vectors_are_sane(context: AssetCheckExecutionContext, settings: RagSettings) -> AssetCheckResult:
+@dg.asset_check(asset=embeddings, partitions_def=source_model_partitions, blocking=True)
+def vectors_are_sane(context: dg.AssetCheckExecutionContext, settings: RagSettings) -> dg.AssetCheckResult:
     """Right dimension, no NaN or zero vectors, unit norms when the model normalises."""
     results = []  # a batched backfill run checks every partition it embedded; all must pass
     for key in context.partition_keys:
         spec = get_model(source_model_partitions.get_partition_key_from_str(key).keys_by_dimension["model"])
-        results.append(vector_quality(_table(settings, "embeddings", key).vectors, spec.dim, spec.normalize))
+        results.append(vector_quality(settings.tables.require(Tables.EMBEDDINGS, key).vectors, spec.dim, spec.normalize))
     if len(results) == 1:
         return _result(*results[0])
     failed = [k for k, (ok, _) in zip(context.partition_keys, results) if not ok]
     return _result(not failed, {"partitions": len(results), "failed": ", ".join(failed) or "none"})
 
 
-@asset_check(asset=qdrant_collection, partitions_def=source_model_partitions, blocking=True)
+@dg.asset_check(asset=qdrant_collection, partitions_def=source_model_partitions, blocking=True)
 def points_match_chunks(
-    context: AssetCheckExecutionContext, settings: RagSettings, store: VectorStoreResource,
-) -> AssetCheckResult:
+    context: dg.AssetCheckExecutionContext, settings: RagSettings, store: VectorStoreResource,
+) -> dg.AssetCheckResult:
     """One point per chunk, payload indexes present, indexed at the snapshot's commit (freshness)."""
     keys = context.partition_key.keys_by_dimension
-    table = _table(settings, "chunks", keys["source"])
+    table = settings.tables.require(Tables.CHUNKS, keys["source"])
     with store.open() as s:
         return _result(*collection_quality(s, collection_name(keys["source"], keys["model"]), table.df,
                                            table.meta.get("commit", "")))
 
 
-@asset_check(asset=qdrant_collection, partitions_def=source_model_partitions, blocking=True)
+@dg.asset_check(asset=qdrant_collection, partitions_def=source_model_partitions, blocking=True)
 def golden_recall(
-    context: AssetCheckExecutionContext, settings: RagSettings, store: VectorStoreResource,
-) -> AssetCheckResult:
+    context: dg.AssetCheckExecutionContext, settings: RagSettings, store: VectorStoreResource,
+) -> dg.AssetCheckResult:
     """recall@10 and MRR@10 on the source's golden queries, against settings.min_recall."""
     keys = context.partition_key.keys_by_dimension
     with store.open() as s:
@@ -88,10 +72,10 @@ def golden_recall(
                                        settings.min_recall))
 
 
-@asset_check(asset=qdrant_collection, partitions_def=source_model_partitions, blocking=True)
+@dg.asset_check(asset=qdrant_collection, partitions_def=source_model_partitions, blocking=True)
 def approximate_search_recall(
-    context: AssetCheckExecutionContext, settings: RagSettings, store: VectorStoreResource,
-) -> AssetCheckResult:
+    context: dg.AssetCheckExecutionContext, settings: RagSettings, store: VectorStoreResource,
+) -> dg.AssetCheckResult:
     """Default search (HNSW, quantized + rescored when enabled) finds >= 95 % of exact search's top 10.
 
     Query vectors are a fixed sample of the collection's own points: no model to load, so the check

@@ -1,25 +1,23 @@
 """Jobs: the per-source steps and the per-(source, model) steps (partitions differ, so two jobs)."""
 
-from dagster import AssetSelection, define_asset_job
+import dagster as dg
 
-from .partitions import source_model_partitions, source_partitions
+# Names the run launcher (service/runs.py), schedules and sensors refer to.
+SNAPSHOT_JOB, EMBED_JOB, PROMOTE_JOB = "snapshot_and_chunk", "embed_and_upsert", "promote_alias"
 
-snapshot_job = define_asset_job(
-    "snapshot_and_chunk",
-    selection=AssetSelection.assets("repo_snapshot", "doc_pages", "chunks"),
-    partitions_def=source_partitions,
+snapshot_job = dg.define_asset_job(
+    SNAPSHOT_JOB,
+    selection=dg.AssetSelection.assets("repo_snapshot", "doc_pages", "chunks"),
     description="Fetch a source (git mirror or docs pages) and chunk it (per source).",
 )
-embed_job = define_asset_job(
-    "embed_and_upsert",
-    selection=AssetSelection.assets("embeddings", "qdrant_collection", "collection_alias"),
-    partitions_def=source_model_partitions,
+embed_job = dg.define_asset_job(
+    EMBED_JOB,
+    selection=dg.AssetSelection.assets("embeddings", "qdrant_collection", "collection_alias"),
     description="Embed a source's chunks with one model, sync its Qdrant collection, and move the source's "
     "alias to it when the blocking checks pass (per source × model).",
 )
-promote_job = define_asset_job(
-    "promote_alias",
-    selection=AssetSelection.assets("collection_alias"),
-    partitions_def=source_model_partitions,
+promote_job = dg.define_asset_job(
+    PROMOTE_JOB,
+    selection=dg.AssetSelection.assets("collection_alias"),
     description="Point a source's alias at one model's collection after re-verifying it (switch or roll back).",
 )

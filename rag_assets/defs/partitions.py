@@ -1,13 +1,14 @@
 """Partitions: a dynamic `source` dimension (one key per sources.yaml entry) × a static `model` one."""
 
-from dagster import DynamicPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition, StaticPartitionsDefinition
+import dagster as dg
 
-from ..models import MODELS
+from rag_assets.embedding.models import MODELS
 
-source_partitions = DynamicPartitionsDefinition(name="source")
-model_partitions = StaticPartitionsDefinition(list(MODELS))
-source_model_partitions = MultiPartitionsDefinition({"source": source_partitions, "model": model_partitions})
+source_partitions = dg.DynamicPartitionsDefinition(name="source")
+model_partitions = dg.StaticPartitionsDefinition(list(MODELS))
+source_model_partitions = dg.MultiPartitionsDefinition({"source": source_partitions, "model": model_partitions})
 
 
-def source_model_key(source: str, model: str) -> MultiPartitionKey:
-    return MultiPartitionKey({"source": source, "model": model})
+def source_model_key(source: str, model: str) -> dg.MultiPartitionKey:
+    """str() of it is contract.partition_key(source, model): the tables' partition names."""
+    return dg.MultiPartitionKey({"source": source, "model": model})

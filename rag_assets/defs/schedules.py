@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dagster import RunRequest, ScheduleEvaluationContext, SkipReason, schedule
 
-from ..models import live_model_key
-from ..sources import SourcesError
-from ..store import StoreError
-from .jobs import embed_job, snapshot_job
-from .partitions import source_model_key, source_partitions
-from .resources import RagSettings, VectorStoreResource
+from rag_assets.embedding.models import live_model_key
+from rag_assets.sources.config import SourcesError
+from rag_assets.store import StoreError
+from rag_assets.defs.jobs import embed_job, snapshot_job
+from rag_assets.defs.partitions import source_model_key, source_partitions
+from rag_assets.defs.resources import RagSettings, VectorStoreResource
 
 
 def _registered(context, settings: RagSettings, kind: str | None = None) -> list[str]:

@@ -15,25 +15,25 @@ from dagster import (
     sensor,
 )
 
-from ..git_snapshot import SnapshotError, remote_head
-from ..models import live_model_key
-from ..sources import SourcesError, load_sources, sources_path
-from ..tables import read_table_if_exists, table_path
-from .jobs import embed_job, snapshot_job
-from .partitions import source_model_key, source_partitions
-from .resources import RagSettings
+from rag_assets.sources.git import SnapshotError
+from rag_assets.sources.readers import reader_for
+from rag_assets.embedding.models import live_model_key
+from rag_assets.sources.config import SourcesError, load_sources, sources_path
+from rag_assets.defs.jobs import embed_job, snapshot_job
+from rag_assets.defs.partitions import source_model_key, source_partitions
+from rag_assets.defs.resources import RagSettings
 
 SENSOR_INTERVAL_S = 60
 
 
 def _indexed_commit(settings: RagSettings, source: str) -> str | None:
-    table = read_table_if_exists(table_path(settings.root, "chunks", source))
+    table = settings.tables.chunks(source)
     return table.meta.get("commit") if table is not None else None
 
 
 @sensor(job=snapshot_job, minimum_interval_seconds=SENSOR_INTERVAL_S)
 def git_heads_sensor(context: SensorEvaluationContext, settings: RagSettings):
-    """Request a snapshot+chunk run for each registered git source whose branch head moved.
+    """Request a snapshot+chunk run for each registered source whose head (a git branch) moved.
 
     The cursor remembers the last head requested per source (it survives restarts); the run key
     carries the commit, so one commit is never indexed twice. An unreachable remote is logged and
@@ -47,13 +47,15 @@ def git_heads_sensor(context: SensorEvaluationContext, settings: RagSettings):
     registered = set(context.instance.get_dynamic_partitions(source_partitions.name))
     requests, unreachable = [], []
     for name, src in sources.items():
-        if src.kind != "git" or name not in registered:
+        if name not in registered:
             continue
         try:
-            head = remote_head(src.url, src.branch, source_name=name)
+            head = reader_for(src).head(src)
         except SnapshotError as e:
             context.log.warning(str(e))
             unreachable.append(name)
+            continue
+        if head is None:  # a kind without a head (docs): schedules refresh it
             continue
         if head != cursor.get(name) and head != _indexed_commit(settings, name):
             requests.append(RunRequest(partition_key=name, run_key=f"{name}:{head}", tags={"rag/commit": head}))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence, U
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..sparse import SparseVec
+    from rag_assets.store.sparse import SparseVec
 
 
 class StoreError(RuntimeError):
@@ -50,7 +50,7 @@ QUANTIZATIONS = (None, "int8", "binary")
 # Named vectors of every new collection. Collections made before hybrid search have one
 # unnamed dense vector; engines still read and write those (dense mode only).
 DENSE_VECTOR = "dense"
-SPARSE_VECTOR = "sparse"  # BM25 tf weights (rag_assets.sparse); Qdrant applies IDF
+SPARSE_VECTOR = "sparse"  # BM25 tf weights (rag_assets.store.sparse); Qdrant applies IDF
 QUERY_MODES = ("dense", "sparse", "hybrid")
 DEFAULT_RRF_K = 60  # the RRF paper's constant; Qdrant's own default (2) lets rank 1 dominate
 
@@ -153,7 +153,7 @@ def check_query(mode: str, vector: Any, sparse_vector: Any, k: int, prefetch_k: 
     if mode != "sparse" and vector is None:
         raise StoreError(f"mode {mode!r} needs a dense query vector")
     if mode != "dense" and sparse_vector is None:
-        raise StoreError(f"mode {mode!r} needs sparse_vector (rag_assets.sparse.encode_query)")
+        raise StoreError(f"mode {mode!r} needs sparse_vector (rag_assets.store.sparse.encode_query)")
     if k < 1 or prefetch_k < 1 or rrf_k < 1:
         raise StoreError(f"k, prefetch_k and rrf_k must be >= 1, got {k}, {prefetch_k}, {rrf_k}")
 
@@ -265,8 +265,53 @@ class VectorStore(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
+def no_sparse_error(name: str) -> StoreError:
+    return StoreError(
+        f"collection {name!r} has no sparse vectors (created with sparse=False or before hybrid "
+        "search): query it in dense mode, or re-index it into a new collection"
+    )
+
+
 class StoreBase:
-    """Context-manager plumbing shared by the engines."""
+    """What the engines share: argument checks, point vectors, id listing, scrolling, context management.
+
+    An engine supplies `_scroll(name, with_payload=, with_vectors=, batch=)` and `close()`."""
+
+    def _scroll(self, name: str, *, with_payload: bool, with_vectors: bool, batch: int):  # pragma: no cover
+        raise NotImplementedError
+
+    def ids(self, name: str) -> set[str]:
+        return {pid for pid, _, _ in self._scroll(name, with_payload=False, with_vectors=False, batch=10_000)}
+
+    def scroll(self, name: str, *, with_vectors: bool = False, batch: int = 1000
+               ) -> Iterator[tuple[str, dict, np.ndarray | None]]:
+        return self._scroll(name, with_payload=True, with_vectors=with_vectors, batch=batch)
+
+    @staticmethod
+    def _checked_points(name: str, ids: Sequence[str], vectors: Any, payloads: Sequence[dict],
+                        sparse: Sequence | None, has_sparse: bool) -> np.ndarray:
+        """Validate an upsert's arguments; the dense vectors as an (n, dim) float32 matrix."""
+        if len(payloads) != len(ids):
+            raise StoreError(f"{len(ids)} ids but {len(payloads)} payloads")
+        vecs = as_matrix(vectors, len(ids))
+        if sparse is not None:
+            if len(sparse) != len(ids):
+                raise StoreError(f"{len(ids)} ids but {len(sparse)} sparse vectors")
+            if not has_sparse:
+                raise no_sparse_error(name)
+        return vecs
+
+    @staticmethod
+    def _point_vector(named: bool, dense, sparse: Sequence | None, i: int, to_sparse: Callable):
+        """A point's vectors: named dense (+ sparse) in hybrid collections, one unnamed vector before them."""
+        if not named:
+            return dense  # pre-hybrid collection: one unnamed vector
+        vector: dict = {DENSE_VECTOR: dense}
+        # Empty sparse vectors stay out: the IDF corpus is the points that have one, on every engine
+        # (local mode would count empty ones).
+        if sparse is not None and len(sparse[i].indices):
+            vector[SPARSE_VECTOR] = to_sparse(sparse[i])
+        return vector
 
     def close(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError

@@ -26,13 +26,13 @@ import threading
 import uuid
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import qdrant_edge as qe
 
-from ._files import file_lock, read_json, write_json_atomic
-from .base import (
+from rag_assets.store._files import file_lock, read_json, write_json_atomic
+from rag_assets.store.base import (
     DEFAULT_OVERSAMPLING,
     DEFAULT_RRF_K,
     DENSE_VECTOR,
@@ -45,7 +45,6 @@ from .base import (
     StoreBase,
     StoreBusyError,
     StoreError,
-    as_matrix,
     as_query_vector,
     as_sparse,
     busy_message,
@@ -54,6 +53,7 @@ from .base import (
     check_name,
     check_quantization,
     check_query,
+    no_sparse_error,
     parse_filter,
     ranked,
 )
@@ -96,11 +96,6 @@ def _sparse_vec(vec) -> qe.SparseVector:
     return qe.SparseVector(*as_sparse(vec))
 
 
-def _no_sparse_error(name: str) -> StoreError:
-    return StoreError(
-        f"collection {name!r} has no sparse vectors (created with sparse=False or before hybrid "
-        "search): query it in dense mode, or re-index it into a new collection"
-    )
 
 
 def _quantization_config(quantization: str | None):
@@ -208,7 +203,7 @@ class EdgeStore(StoreBase):
                         "(e.g. one per embedding model) or delete the old one."
                     )
                 if sparse and not cfg.get("sparse_vector"):
-                    raise _no_sparse_error(name)
+                    raise no_sparse_error(name)
                 return False
             if name in self.aliases():
                 raise StoreError(f"{name!r} is already an alias; pick another collection name")
@@ -307,26 +302,19 @@ class EdgeStore(StoreBase):
         progress: Callable[[int], None] | None = None,
     ) -> None:
         """Insert or replace points (all their vectors). `sparse`: one SparseVec per point,
-        from rag_assets.sparse.encode_document; an empty one stores no sparse vector."""
+        from rag_assets.store.sparse.encode_document; an empty one stores no sparse vector."""
         real = self._resolve(name)
-        if len(payloads) != len(ids):
-            raise StoreError(f"{len(ids)} ids but {len(payloads)} payloads")
-        vecs = as_matrix(vectors, len(ids))
         cfg = self._config(real)
+        vecs = self._checked_points(real, ids, vectors, payloads, sparse, bool(cfg.get("sparse_vector")))
         if len(ids) and vecs.shape[1] != cfg["dim"]:
             raise StoreError(f"vectors have dim {vecs.shape[1]}, collection {real!r} expects {cfg['dim']}")
-        if sparse is not None:
-            if len(sparse) != len(ids):
-                raise StoreError(f"{len(ids)} ids but {len(sparse)} sparse vectors")
-            if not cfg.get("sparse_vector"):
-                raise _no_sparse_error(real)
         shard = self._shard(real)
         for start in range(0, len(ids), batch_size):
             stop = min(start + batch_size, len(ids))
             points = [
                 qe.Point(
                     id=canonical_id(ids[i]),
-                    vector=self._point_vector(cfg, vecs[i], sparse, i),
+                    vector=self._point_vector(bool(cfg.get("dense_vector")), vecs[i], sparse, i, _sparse_vec),
                     payload=dict(payloads[i]),
                 )
                 for i in range(start, stop)
@@ -335,23 +323,10 @@ class EdgeStore(StoreBase):
             if progress is not None:
                 progress(stop - start)
 
-    @staticmethod
-    def _point_vector(cfg: dict, dense: np.ndarray, sparse: Sequence | None, i: int):
-        if not cfg.get("dense_vector"):
-            return dense  # pre-hybrid collection: one unnamed vector
-        vector = {DENSE_VECTOR: dense}
-        # Empty vectors stay out: the IDF corpus is the points that have one, on every engine.
-        if sparse is not None and len(sparse[i].indices):
-            vector[SPARSE_VECTOR] = _sparse_vec(sparse[i])
-        return vector
-
     def delete(self, name: str, ids: Sequence[str]) -> None:
         if len(ids):
             shard = self._shard(self._resolve(name))
             shard.update(qe.UpdateOperation.delete_points([canonical_id(i) for i in ids]))
-
-    def ids(self, name: str) -> set[str]:
-        return {pid for pid, _, _ in self._scroll(name, with_payload=False, with_vectors=False, batch=10_000)}
 
     def count(self, name: str, filter: FilterDict | None = None) -> int:
         shard = self._shard(self._resolve(name))
@@ -380,7 +355,7 @@ class EdgeStore(StoreBase):
         cfg = self._config(real)
         shard = self._shard(real)
         if mode != "dense" and not cfg.get("sparse_vector"):
-            raise _no_sparse_error(real)
+            raise no_sparse_error(real)
         flt = _edge_filter(filter)
         if mode == "dense":
             request = qe.QueryRequest(
@@ -430,11 +405,6 @@ class EdgeStore(StoreBase):
                 quantization=qe.QuantizationSearchParams(rescore=rescore, oversampling=oversampling),
             )
         return qe.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None
-
-    def scroll(
-        self, name: str, *, with_vectors: bool = False, batch: int = 1000
-    ) -> Iterator[tuple[str, dict, np.ndarray | None]]:
-        return self._scroll(name, with_payload=True, with_vectors=with_vectors, batch=batch)
 
     def collection_config(self, name: str) -> dict:
         """dim, distance, sparse, quantization, HNSW and indexing settings, as recorded at creation."""

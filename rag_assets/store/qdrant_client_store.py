@@ -19,14 +19,14 @@ import contextlib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from .base import (
+from rag_assets.store.base import (
     DEFAULT_OVERSAMPLING,
     DEFAULT_RRF_K,
     DENSE_VECTOR,
@@ -39,7 +39,6 @@ from .base import (
     StoreBase,
     StoreBusyError,
     StoreError,
-    as_matrix,
     as_query_vector,
     as_sparse,
     busy_message,
@@ -48,6 +47,7 @@ from .base import (
     check_name,
     check_quantization,
     check_query,
+    no_sparse_error,
     parse_filter,
     ranked,
 )
@@ -108,11 +108,6 @@ def _sparse_vec(vec) -> qm.SparseVector:
     return qm.SparseVector(indices=indices, values=values)
 
 
-def _no_sparse_error(name: str) -> StoreError:
-    return StoreError(
-        f"collection {name!r} has no sparse vectors (created with sparse=False or before hybrid "
-        "search): query it in dense mode, or re-index it into a new collection"
-    )
 
 
 def _quantization_config(quantization: str | None):
@@ -216,7 +211,7 @@ class QdrantClientStore(StoreBase):
                         "(e.g. one per embedding model) or delete the old one."
                     )
                 if sparse and not have.sparse:
-                    raise _no_sparse_error(name)
+                    raise no_sparse_error(name)
                 return False
             if name in self.aliases():
                 raise StoreError(f"{name!r} is already an alias; pick another collection name")
@@ -267,22 +262,15 @@ class QdrantClientStore(StoreBase):
         progress: Callable[[int], None] | None = None,
     ) -> None:
         """Insert or replace points (all their vectors). `sparse`: one SparseVec per point,
-        from rag_assets.sparse.encode_document; an empty one stores no sparse vector."""
-        if len(payloads) != len(ids):
-            raise StoreError(f"{len(ids)} ids but {len(payloads)} payloads")
-        vecs = as_matrix(vectors, len(ids))
+        from rag_assets.store.sparse.encode_document; an empty one stores no sparse vector."""
         layout = self._layout(name)
-        if sparse is not None:
-            if len(sparse) != len(ids):
-                raise StoreError(f"{len(ids)} ids but {len(sparse)} sparse vectors")
-            if not layout.sparse:
-                raise _no_sparse_error(name)
+        vecs = self._checked_points(name, ids, vectors, payloads, sparse, bool(layout.sparse))
         for start in range(0, len(ids), batch_size):
             stop = min(start + batch_size, len(ids))
             points = [
                 qm.PointStruct(
                     id=canonical_id(ids[i]),
-                    vector=self._point_vector(layout, vecs[i].tolist(), sparse, i),
+                    vector=self._point_vector(layout.dense is not None, vecs[i].tolist(), sparse, i, _sparse_vec),
                     payload=dict(payloads[i]),
                 )
                 for i in range(start, stop)
@@ -292,25 +280,12 @@ class QdrantClientStore(StoreBase):
             if progress is not None:
                 progress(stop - start)
 
-    @staticmethod
-    def _point_vector(layout: _Layout, dense: list[float], sparse: Sequence | None, i: int):
-        if layout.dense is None:
-            return dense  # pre-hybrid collection: one unnamed vector
-        vector: dict = {DENSE_VECTOR: dense}
-        # Empty vectors stay out: local mode would count them in the IDF corpus, Edge would not.
-        if sparse is not None and len(sparse[i].indices):
-            vector[SPARSE_VECTOR] = _sparse_vec(sparse[i])
-        return vector
-
     def delete(self, name: str, ids: Sequence[str]) -> None:
         if len(ids):
             with self._call(name):
                 self.client.delete(
                     name, points_selector=qm.PointIdsList(points=[canonical_id(i) for i in ids]), wait=True
                 )
-
-    def ids(self, name: str) -> set[str]:
-        return {pid for pid, _, _ in self._scroll(name, with_payload=False, with_vectors=False, batch=10_000)}
 
     def count(self, name: str, filter: FilterDict | None = None) -> int:
         with self._call(name):
@@ -337,7 +312,7 @@ class QdrantClientStore(StoreBase):
         check_query(mode, vector, sparse_vector, k, prefetch_k, rrf_k)
         layout = self._layout(name)
         if mode != "dense" and not layout.sparse:
-            raise _no_sparse_error(name)
+            raise no_sparse_error(name)
         flt = _client_filter(filter)
         params = qm.SearchParams(
             exact=exact,
@@ -366,11 +341,6 @@ class QdrantClientStore(StoreBase):
         # Only dense distances can be lower-is-better; BM25 dot products and RRF are not.
         sign = -1.0 if mode == "dense" and layout.distance in LOWER_IS_BETTER else 1.0
         return ranked([Hit(canonical_id(p.id), sign * p.score, p.payload or {}) for p in points])
-
-    def scroll(
-        self, name: str, *, with_vectors: bool = False, batch: int = 1000
-    ) -> Iterator[tuple[str, dict, np.ndarray | None]]:
-        return self._scroll(name, with_payload=True, with_vectors=with_vectors, batch=batch)
 
     def _default_oversampling(self, name: str) -> float | None:
         """Per the collection's quantization (read once): local mode has none, a server may."""
