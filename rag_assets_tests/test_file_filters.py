@@ -126,7 +126,7 @@ def test_rule_precedence():
 
 
 def test_every_reason_is_declared():
-    assert len(set(SKIP_REASONS)) == len(SKIP_REASONS) == 10
+    assert len(set(SKIP_REASONS)) == len(SKIP_REASONS) == 11
 
 
 # --- skip by content -----------------------------------------------------------------------

@@ -21,6 +21,7 @@ SKIP_REASONS = (
     "not_utf8",
     "empty",
     "vendored",
+    "generated",
     "secret",
 )
 
@@ -33,9 +34,19 @@ VENDORED_DIRS = frozenset({
     "node_modules", "vendor", "third_party", "dist", "build", ".venv", "venv", "env",
     "site-packages", "__pycache__", ".git", ".tox", ".mypy_cache", ".pytest_cache",
     "target", ".next", "coverage",
+    # other ecosystems' dependency and build output folders
+    "bower_components", "jspm_packages", ".yarn", ".pnpm-store", ".gradle", ".dart_tool", "pods",
+    "carthage", "deriveddata", ".build", ".nuxt", ".svelte-kit", ".turbo", ".parcel-cache",
 })
 VENDORED_DIR_SUFFIXES = (".egg-info",)
 GENERATED_FILE_SUFFIXES = (".min.js", ".min.css", ".map")
+# Code generators' output, by file name: protobuf/gRPC stubs, `*_generated.*`, designer files...
+GENERATED_NAME_RE = re.compile(
+    r"(\.pb\.(go|cc|h|c|swift|rs)|_pb2(_grpc)?\.pyi?|\.pb\.gw\.go|_grpc\.pb\.go|\.g\.dart|\.freezed\.dart"
+    r"|\.designer\.cs|\.g\.cs|\.min\.mjs|\.bundle\.js|\.chunk\.js"
+    r"|[._-]generated(\.[a-z0-9]+)+|^generated_[^/]*|_gen\.go|\.gen\.(go|ts|js))$")
+# Type-declaration bundles (`index.d.ts` of a whole library) are generated; small ones are hand-written.
+MAX_DECLARATION_BYTES = 200_000
 LOCK_FILES = frozenset({
     "package-lock.json", "yarn.lock", "poetry.lock", "cargo.lock", "uv.lock", "pnpm-lock.yaml",
     "pipfile.lock", "gemfile.lock", "composer.lock", "npm-shrinkwrap.json",
@@ -84,6 +95,8 @@ def skip_reason_for_path(
         return "secret"
     if is_vendored_path(path):
         return "vendored"
+    if is_generated_path(path, size):
+        return "generated"
     if _extension(path) in BINARY_EXTENSIONS:
         return "binary"
     if size > max_bytes:
@@ -126,6 +139,13 @@ def is_vendored_path(path: str) -> bool:
     if any(d in VENDORED_DIRS or d.endswith(VENDORED_DIR_SUFFIXES) for d in dirs):
         return True
     return name in LOCK_FILES or name.endswith(GENERATED_FILE_SUFFIXES)
+
+
+def is_generated_path(path: str, size: int = 0) -> bool:
+    name = path.rsplit("/", 1)[-1].lower()
+    if GENERATED_NAME_RE.search(name):
+        return True
+    return name.endswith(".d.ts") and size > MAX_DECLARATION_BYTES
 
 
 def _extension(path: str) -> str:
