@@ -5,7 +5,11 @@ For each corpus: index with all-MiniLM-L6-v2 then migrate to all-mpnet-base-v2 t
 hybrid and hybrid + rerank; and recall@10 of quantized (int8, binary; rescored) and HNSW search against
 exact search on the same queries (Qdrant Edge, where both are real). One run, one machine.
 
-    python benchmarks/retrieval_bench.py [--corpora rag-assets,click] [--skip-mpnet]
+    python benchmarks/retrieval_bench.py [--corpora rag-assets,click,express,gorilla-mux,serde-json]
+        [--skip-mpnet] [--skip-approx] [--baseline-windows]
+
+--baseline-windows also indexes each corpus with the old chunker (line windows for every language but
+Python, Markdown and reStructuredText) and evaluates it beside the syntax-tree chunker, in the same run.
 """
 
 from __future__ import annotations
@@ -25,12 +29,60 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
-from _corpus import sdist_repo  # noqa: E402
+from _corpus import cargo_repo, gocode_repo, npm_repo, sdist_repo  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "retrieval.json"
 CORPORA = {"rag-assets": (lambda: ROOT, ROOT / "evals" / "rag-assets.jsonl"),
-           "click": (lambda: sdist_repo("click==8.1.7"), ROOT / "evals" / "click.jsonl")}
+           "click": (lambda: sdist_repo("click==8.1.7"), ROOT / "evals" / "click.jsonl"),
+           "express": (lambda: npm_repo("express@4.21.2"), ROOT / "evals" / "express.jsonl"),
+           "gorilla-mux": (gocode_repo, ROOT / "evals" / "gorilla-mux.jsonl"),
+           "serde-json": (cargo_repo, ROOT / "evals" / "serde-json.jsonl")}
+
+
+def windows_chunker(path, text, max_tokens=512, language=None):
+    """The chunker before syntax trees: Python by AST, Markdown/RST by headings, line windows otherwise."""
+    from rag_assets.chunking import Chunk, chunk_file_with_status, language_for
+    from rag_assets.chunking.text_chunker import make_counter, split_lines, window_spans
+
+    lang = language or language_for(path)
+    if lang in ("python", "markdown", "rst"):
+        return chunk_file_with_status(path, text, max_tokens=max_tokens, language=language)
+    lines = split_lines(text)
+    if not any(line.strip() for line in lines):
+        return [], "ok"
+    spans = window_spans(lines, max_tokens, make_counter("cl100k_base"), "cl100k_base")
+    return [Chunk(path, lang, "text", "", a, b, txt, n) for a, b, txt, n in spans], "ok"
+
+
+def baseline_windows(corpus: str, repo: Path, golden: Path, queries: list) -> dict:
+    """Index with the windows chunker into its own data dir (minilm-l6) and evaluate hybrid search."""
+    from unittest import mock
+
+    from dagster import instance_for_test
+
+    from rag_assets.retrieval.evaluate import evaluate
+    from rag_assets.retrieval.search import Searcher
+    from rag_assets.service.runs import index_source
+    from rag_assets.store import open_store
+
+    work = Path(tempfile.mkdtemp(prefix=f"rag-retrieval-{corpus}-windows-"))
+    saved = {k: os.environ.get(k) for k in ("RAG_DATA_DIR", "RAG_SOURCES")}
+    os.environ.update(RAG_DATA_DIR=str(work / "data"), RAG_SOURCES=str(work / "sources.yaml"))
+    (work / "sources.yaml").write_text(yaml.safe_dump(
+        {"sources": [{"name": corpus, "kind": "git", "url": str(repo), "queries": str(golden)}]}))
+    (work / "dh").mkdir()
+    try:
+        with mock.patch("rag_assets.chunking.documents.chunk_file_with_status", windows_chunker), \
+                instance_for_test(temp_dir=str(work / "dh")) as instance:
+            index_source(corpus, "minilm-l6", instance=instance)
+            chunks = _meta(instance, "chunks")["chunks"]
+        with open_store(work / "data") as store:
+            out = evaluate(Searcher(store, corpus, model="minilm-l6"), queries, mode="hybrid")["overall"]
+    finally:
+        os.environ.update({k: v for k, v in saved.items() if v is not None})
+    print(f"[{corpus}] windows chunker: {chunks} chunks", flush=True)
+    return {**out, "chunks": chunks}
 
 
 def _meta(instance, asset: str) -> dict:
@@ -60,6 +112,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpora", default="rag-assets,click")
     ap.add_argument("--skip-mpnet", action="store_true")
+    ap.add_argument("--skip-approx", action="store_true", help="skip HNSW/quantized vs exact recall")
+    ap.add_argument("--baseline-windows", action="store_true", help="also evaluate the line-windows chunker")
     ap.add_argument("--reuse", default="", help="corpus=workdir,...: evaluate stores a previous run built")
     args = ap.parse_args()
     reuse = dict(x.split("=", 1) for x in args.reuse.split(",") if x)
@@ -117,12 +171,14 @@ def main() -> None:
                 scorer = get_scorer("collection:mpnet-base", store, corpus)
                 evals["minilm-l6 hybrid + rerank(mpnet vectors)"] = evaluate(s, queries, mode="hybrid",
                                                                              rerank=scorer)["overall"]
+            if args.baseline_windows:
+                evals["minilm-l6 hybrid (windows chunker, before)"] = baseline_windows(corpus, repo, golden, queries)
             row["eval"] = evals
             for name, m in evals.items():
                 print(f"[{corpus}] {name:<42} R@1 {m['recall@1']:.3f}  R@5 {m['recall@5']:.3f}  "
                       f"R@10 {m['recall@10']:.3f}  MRR@10 {m['mrr@10']:.3f}", flush=True)
             row["approx_vs_exact_recall@10"] = {}
-            for m in models:
+            for m in models if not args.skip_approx else []:
                 spec = get_model(m)
                 qv = Embedder(spec).encode_queries([q["query"] for q in queries])
                 for quant in (None, "int8", "binary"):

@@ -72,7 +72,7 @@ def test_git_source_assets_run_directly_with_build_asset_context(env, tmp_path):
     context = dg.build_asset_context(partition_key="demo")
 
     snapshot = assets.repo_snapshot(context, settings=settings)
-    assert snapshot.metadata["files"] == 1 and len(snapshot.value.df) == 1
+    assert snapshot.metadata["files"].value == 1 and len(snapshot.value.df) == 1
     skipped = assets.doc_pages(dg.build_asset_context(partition_key="demo"), settings=settings, docs_fetcher=None)
     assert skipped.value.meta == {"kind": "git", "not_applicable": True} and skipped.value.df.empty
 

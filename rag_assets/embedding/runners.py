@@ -1,6 +1,6 @@
 """Where the embedding compute runs: in the Dagster process, a Pipes subprocess, or a Kaggle kernel.
 
-All out-of-process modes share one contract (see embed_worker): a texts Parquet goes in, a vectors
+All out-of-process modes share one contract (see embedding/worker.py): a texts Parquet goes in, a vectors
 Parquet comes out, with the run stats in its meta. Under Pipes the stats also arrive as a custom
 message, and the worker's logs land in the Dagster event log.
 """

@@ -13,8 +13,9 @@ Without Pipes it is a plain CLI:
   python -m rag_assets.embedding.worker --input texts.parquet --output vectors.parquet
       [--model minilm-l6] [--batch-size 32] [--device auto] [--model-dir DIR]
 
-and prints the stats as one JSON line on stdout. Imports only the embedder/models/tables modules
-(not Dagster), so the Kaggle runner can ship these four files as the kernel's source.
+and prints the stats as one JSON line on stdout. Imports only a few light modules (embedder, models,
+tables, contract, settings; not Dagster), so the Kaggle runner can ship them as the kernel's source
+(kaggle._WORKER_MODULES).
 """
 
 from __future__ import annotations

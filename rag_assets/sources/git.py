@@ -32,7 +32,7 @@ class FileEntry:
     path: str  # repo-relative, forward slashes
     blob_sha: str  # git blob id: same sha => same content
     size: int
-    skip: str | None  # None = index it; else one of file_filters.SKIP_REASONS
+    skip: str | None  # None = index it; else one of filters.SKIP_REASONS
 
 
 _SHA_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # sha1 or sha256 repositories
@@ -88,7 +88,7 @@ def list_files(mirror: Path, commit: str, include: Sequence[str] = (),
     """Every entry of the commit's tree, recursively, with its skip reason (or None).
 
     One `git ls-tree` call; content-based skips (binary, not_utf8, empty) are left for the
-    reader of the blobs (see file_filters.skip_reason_for_content).
+    reader of the blobs (see filters.skip_reason_for_content).
     """
     mirror = Path(mirror)
     git = _Git(source_name or _name_of(mirror), timeout_s=300)
