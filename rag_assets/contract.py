@@ -42,9 +42,10 @@ def partition_key(source: str, model_key: str) -> str:
 # ---------------------------------------------------------------- chunks and points
 CHUNK_COLUMNS = [
     "chunk_id", "content_hash", "source", "path", "blob_sha", "language", "kind",
-    "symbol", "signature", "imports", "start_line", "end_line", "n_tokens", "commit", "text",
+    "symbol", "signature", "imports", "part", "start_line", "end_line", "n_tokens", "commit", "text",
 ]
-PAYLOAD_COLUMNS = ["source", "path", "language", "kind", "symbol", "signature", "imports", "start_line",
+# `part`: 1, 2, ... for the pieces of a definition split under the token budget (each keeps the symbol).
+PAYLOAD_COLUMNS = ["source", "path", "language", "kind", "symbol", "signature", "imports", "part", "start_line",
                    "end_line", "commit", "text"]
 
 

@@ -8,15 +8,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from rag_assets.chunking import CHUNKER_VERSION
-
-try:
-    from rag_assets.chunking import chunk_file_with_status
-except ImportError:  # TEMP: until the syntax-tree chunkers land
-    from rag_assets.chunking import chunk_file
-
-    def chunk_file_with_status(path, text, max_tokens=512, language=None):
-        return chunk_file(path, text, max_tokens=max_tokens, language=language), "ok"
+from rag_assets.chunking import CHUNKER_VERSION, chunk_file_with_status
 from rag_assets.contract import CHUNK_COLUMNS, chunk_id, content_hash, embedding_text
 from rag_assets.sources.readers import Documents
 from rag_assets.tables import Table
@@ -29,8 +21,8 @@ class ChunkStats:
     files_reused: int = 0
     skipped: Counter = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
-    # files chunked this run whose syntax tree had errors ("partial") or whose grammar is missing
-    # ("fallback": line windows), by language
+    # files chunked this run whose syntax tree had errors ("partial"), whose grammar is missing
+    # ("fallback"), that were not parsed ("skipped": minified) or failed ("error"), by language
     parse_failures: Counter = field(default_factory=Counter)
 
 
@@ -44,7 +36,7 @@ def chunk_rows(source: str, path: str, key: str, commit: str, text: str, max_tok
         rows.append({
             "chunk_id": chunk_id(source, c.path, c.start_line, c.end_line, h), "content_hash": h,
             "source": source, "path": c.path, "blob_sha": key, "language": c.language, "kind": c.kind,
-            "symbol": c.symbol, "signature": c.signature, "imports": list(c.imports),
+            "symbol": c.symbol, "signature": c.signature, "imports": list(c.imports), "part": c.part,
             "start_line": c.start_line, "end_line": c.end_line, "n_tokens": c.n_tokens, "commit": commit,
             "text": c.text,
         })
@@ -91,7 +83,7 @@ def build_chunks(
                     stats.errors.append(f"source '{source}': file '{path}': {type(e).__name__}: {e}")
                     continue
                 new_rows.extend(rows)
-                if status != "ok":
+                if status in ("partial", "fallback", "error"):
                     stats.parse_failures[rows[0]["language"] if rows else "unknown"] += 1
                 stats.files_rechunked += 1
                 stats.files_indexed += 1

@@ -22,7 +22,7 @@ import tokenize
 import warnings
 from collections.abc import Sequence
 
-from .text_chunker import Counter, is_blank, pack, span_pieces, blank_separated_starts
+from .text_chunker import Counter, blank_separated_starts, is_blank, one_line, pack, span_pieces
 from .types import Chunk
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -46,13 +46,19 @@ def _with_comments(lines: Sequence[str], start: int, floor: int) -> int:
     return start
 
 
-def _header_end(lines: Sequence[str], node: ast.stmt) -> int:
-    """Line of the ':' that closes a def/class header (the first ':' at bracket depth 0)."""
+def _header(lines: Sequence[str], node: ast.stmt) -> tuple[int, str]:
+    """(line of the ':' that closes a def/class header, the header on one line).
+
+    The ':' is the first one at bracket depth 0; the one-line header is the text before it,
+    comments dropped and whitespace collapsed: ``def parse(self, args) -> Result``."""
     start, limit = node.lineno, node.body[0].lineno
     feed = iter([lines[i] + "\n" for i in range(start - 1, limit)])
     depth = 0
+    comment_at: dict[int, int] = {}  # header line -> column where its comment starts
     try:
         for tok in tokenize.generate_tokens(lambda: next(feed, "")):
+            if tok.type == tokenize.COMMENT:
+                comment_at[start + tok.start[0] - 1] = tok.start[1]
             if tok.type != tokenize.OP:
                 continue
             if tok.string in ("(", "[", "{"):
@@ -60,10 +66,26 @@ def _header_end(lines: Sequence[str], node: ast.stmt) -> int:
             elif tok.string in (")", "]", "}"):
                 depth -= 1
             elif tok.string == ":" and depth == 0:
-                return start + tok.start[0] - 1
+                end = start + tok.start[0] - 1
+                comment_at[end] = tok.start[1]
+                text = " ".join(lines[n - 1][: comment_at.get(n)] for n in range(start, end + 1)).replace("\ufeff", "")
+                return end, one_line(text)
     except (tokenize.TokenError, SyntaxError):
         pass
-    return start
+    return start, " ".join(lines[start - 1].split()).rstrip(":")
+
+
+def _header_end(lines: Sequence[str], node: ast.stmt) -> int:
+    return _header(lines, node)[0]
+
+
+def _imported(node: ast.stmt) -> list[str]:
+    """``import os.path`` -> ["os.path"]; ``from ..pkg import x`` -> ["..pkg"]; else []."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.ImportFrom):
+        return ["." * node.level + (node.module or "")]
+    return []
 
 
 class _PythonChunker:
@@ -72,15 +94,25 @@ class _PythonChunker:
         self.budget, self.count, self.encoding = budget, count, encoding
         self.out: list[Chunk] = []
         # Preferred cut points when a piece must be split: statement starts (with their
-        # leading comments), then paragraph starts.
-        stmt_starts = {
-            _with_comments(lines, _first_line(n), 0) for n in ast.walk(tree) if isinstance(n, ast.stmt)
-        }
+        # leading comments), then paragraph starts. The same walk finds what the file
+        # imports (function-level imports included).
+        stmt_starts: set[int] = set()
+        imports: list[str] = []
+        for n in ast.walk(tree):
+            if isinstance(n, ast.stmt):
+                stmt_starts.add(_with_comments(lines, _first_line(n), 0))
+                imports += _imported(n)
+        self.imports = tuple(dict.fromkeys(imports))
         self.cuts = (stmt_starts, blank_separated_starts(lines))
 
-    def _emit(self, kind: str, symbol: str, start: int, end: int) -> None:
-        for a, b, text, nt in span_pieces(self.lines, start, end, self.budget, self.count, self.encoding, self.cuts):
-            self.out.append(Chunk(self.path, "python", kind, symbol, a, b, text, nt))
+    def _emit(self, kind: str, symbol: str, start: int, end: int, node: ast.stmt | None = None) -> None:
+        """Chunks of one definition (``node``; numbered parts when split) or of module code."""
+        signature = _header(self.lines, node)[1] if node is not None else ""
+        pieces = span_pieces(self.lines, start, end, self.budget, self.count, self.encoding, self.cuts)
+        numbered = node is not None and len(pieces) > 1
+        for i, (a, b, text, nt) in enumerate(pieces):
+            self.out.append(Chunk(self.path, "python", kind, symbol, a, b, text, nt, signature, self.imports,
+                                  i + 1 if numbered else 0))
 
     def _units(self, body: list[ast.stmt], floor: int) -> list[tuple[int, int, ast.stmt]]:
         """(start, end, node) of each def/class in ``body``; ``floor`` is the line above it."""
@@ -99,7 +131,7 @@ class _PythonChunker:
             if isinstance(node, ast.ClassDef):
                 self._class(node, start, "")
             else:
-                self._emit("function", node.name, start, end)
+                self._emit("function", node.name, start, end, node)
             pos = end + 1
         if pos <= len(self.lines):
             self._emit("module", "<module>", pos, len(self.lines))
@@ -119,7 +151,7 @@ class _PythonChunker:
         symbol = prefix + node.name
         header_end = _header_end(self.lines, node)
         if node.body[0].lineno <= header_end:  # `class A: pass`: nothing to outline
-            self._emit("class", symbol, start, node.end_lineno)
+            self._emit("class", symbol, start, node.end_lineno, node)
             return
         children = self._units(node.body, header_end)
 
@@ -138,22 +170,25 @@ class _PythonChunker:
                     cut_idx.add(len(entries))
                 entries.append((self.lines[line - 1], line, True))
                 line += 1
-        self._outline(entries, cut_idx, symbol)
+        self._outline(entries, cut_idx, symbol, _header(self.lines, node)[1])
 
         for c_start, c_end, child in children:
             if isinstance(child, ast.ClassDef):
                 self._class(child, c_start, symbol + ".")
             else:
-                self._emit("method", f"{symbol}.{child.name}", c_start, c_end)
+                self._emit("method", f"{symbol}.{child.name}", c_start, c_end, child)
 
-    def _outline(self, entries: list[tuple[str, int | None, bool]], cut_idx: set[int], symbol: str) -> None:
+    def _outline(self, entries: list[tuple[str, int | None, bool]], cut_idx: set[int], symbol: str,
+                 signature: str) -> None:
         texts = [e[0] for e in entries]
-        for p in pack(texts, self.budget, self.count, self.encoding, (cut_idx,)):
+        pieces = pack(texts, self.budget, self.count, self.encoding, (cut_idx,))
+        for i, p in enumerate(pieces):
             part = entries[p.first : p.last + 1]
             own = [n for t, n, is_own in part if is_own and not is_blank(t)]
             nums = own or [n for _, n, _ in part if n is not None]
             if nums:  # a piece holding only a synthesized '...' has nothing to cite
-                self.out.append(Chunk(self.path, "python", "class", symbol, min(nums), max(nums), p.text, p.n_tokens))
+                self.out.append(Chunk(self.path, "python", "class", symbol, min(nums), max(nums), p.text, p.n_tokens,
+                                      signature, self.imports, i + 1 if len(pieces) > 1 else 0))
 
 
 def parse(text: str) -> ast.Module | None:

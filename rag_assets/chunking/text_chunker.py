@@ -5,6 +5,7 @@ Every chunker works on ``split_lines(text)``; line N of the file is ``lines[N - 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Collection, Sequence
 from typing import NamedTuple
@@ -55,7 +56,10 @@ def split_long_line(line: str, budget: int, encoding: str) -> list[tuple[str, in
     """
     enc = get_encoding(encoding)
     toks = enc.encode(line, disallowed_special=())
-    _, offsets = enc.decode_with_offsets(toks)
+    if line.isascii():  # one byte per character: offsets are running token lengths (fast)
+        offsets = [0, *itertools.accumulate(map(len, enc.decode_tokens_bytes(toks)))][:-1]
+    else:
+        _, offsets = enc.decode_with_offsets(toks)
     n = len(toks)
     out: list[tuple[str, int]] = []
 
@@ -227,3 +231,14 @@ def window_spans(
             break
         s = b + 1 - min(overlap, (b - a + 1) // 4)
     return out
+
+
+_OPEN_SPACE = re.compile(r"([(\[]|(?<=\w)<) ")
+_CLOSE_SPACE = re.compile(r",? ([)\]])|, (>)")
+
+
+def one_line(header: str) -> str:
+    """A definition header on one line: whitespace collapsed, no padding inside brackets
+    or trailing commas left by one-parameter-per-line layouts: ``f( a, b, )`` -> ``f(a, b)``."""
+    s = " ".join(header.split())
+    return _CLOSE_SPACE.sub(lambda m: m.group(1) or m.group(2), _OPEN_SPACE.sub(r"\1", s))

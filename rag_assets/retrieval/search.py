@@ -38,6 +38,7 @@ class Hit:
     kind: str
     chunk_id: str = ""
     signature: str = ""
+    part: int = 0  # 1, 2, ... for pieces of a split definition
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -107,6 +108,7 @@ class Searcher:
             Hit(path=p["path"], start_line=int(p["start_line"]), end_line=int(p["end_line"]), symbol=p.get("symbol", ""),
                 score=round(float(h.score), 4), source=self.source, commit=self.commit or p.get("commit", ""),
                 text=p.get("text", ""), language=p.get("language", ""), kind=p.get("kind", ""),
-                chunk_id=p.get("chunk_id", ""), signature=p.get("signature") or "")
+                chunk_id=p.get("chunk_id", ""), signature=p.get("signature") or "",
+                part=int(p.get("part") or 0))
             for h in raw for p in [h.payload]
         ]

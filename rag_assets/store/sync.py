@@ -60,6 +60,8 @@ def sync_collection(
         for p, cid in zip(payloads, rows["chunk_id"]):
             p["chunk_id"] = cid
             p["start_line"], p["end_line"] = int(p["start_line"]), int(p["end_line"])
+            if "part" in p:
+                p["part"] = int(p["part"])
             if "imports" in p:  # Parquet gives lists back as arrays
                 p["imports"] = [str(i) for i in p["imports"]]
         # BM25 sparse vectors from the same text the dense model reads (path, symbol and signature included).
