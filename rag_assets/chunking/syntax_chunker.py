@@ -24,9 +24,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from .grammars import GrammarUnavailable, parser_for
-from .syntax_languages import FUNCTION_KINDS, Def, LangSpec
+from .syntax_languages import FILE_STEM, FUNCTION_KINDS, Def, LangSpec
 from .text_chunker import Counter, blank_separated_starts, is_blank, one_line, pack, span_pieces, window_spans
 from .types import Chunk
 
@@ -167,6 +168,8 @@ class SyntaxChunker:
             prev_floor, floor = floor, _last_row(node)
             found = self._classify(node)
             name = found[1].name(found[0]) if found is not None else None
+            if name == FILE_STEM:
+                name = self._file_stem()
             if name is None:  # not a definition: module code / the type's own lines
                 if node.has_error:
                     self.error_lines.update(range(node.start_point.row + 1, _last_row(node) + 2))
@@ -178,7 +181,9 @@ class SyntaxChunker:
                 if body_node is None:  # C# `namespace A;` / PHP `namespace A;`: the rest of the scope
                     scope = self._ns_scope(scope, name, rule)
                 else:
-                    items += self._collect(defn, body_node, self._ns_scope(scope, name, rule), node.start_point.row)
+                    # The body's parent: a JS callback holding definitions sits below the call.
+                    items += self._collect(body_node.parent or defn, body_node, self._ns_scope(scope, name, rule),
+                                           node.start_point.row)
                 continue
             if kind in FUNCTION_KINDS and body_node is None:
                 continue  # a declaration (abstract / interface method, prototype): plain lines
@@ -205,6 +210,12 @@ class SyntaxChunker:
             items.append(item)
         items.sort(key=lambda it: it.start)
         return self._merge_overloads(self._disjoint(items))
+
+    def _file_stem(self) -> str:
+        """The name of a file's anonymous default export: its stem, or its directory for index.*."""
+        p = PurePosixPath(self.path.replace("\\", "/"))
+        stem = p.name.split(".")[0] or p.name
+        return p.parent.name if stem == "index" and p.parent.name else stem
 
     @staticmethod
     def _disjoint(items: list[_Item]) -> list[_Item]:

@@ -16,6 +16,11 @@ Symbol separators (scope/type, namespace, member): JS/TS, Go, Java, Kotlin, C#, 
 method (``App\\Models\\User::save``); Ruby "::" between modules/classes, "#" before an
 instance method and "." before a singleton method (``Mod::Cls#run``, ``Mod::Cls.build``),
 as in Ruby's own docs.
+
+JS/TS definitions by assignment (``app.use = function use(fn) {}``) are named by their
+target, ``.prototype`` dropped (``Router.prototype.route`` -> ``Router.route``), computed
+members as written (``app[method]``); ``module.exports = function`` by the function's name,
+else the file's stem (FILE_STEM). See _js_assigned.
 """
 
 from __future__ import annotations
@@ -203,29 +208,124 @@ _JS_FUNCS = frozenset({"arrow_function", "function_expression", "function", "gen
 _JS_CLASSES = frozenset({"class"})
 
 
+# A name the chunker replaces with the file's stem (the parent directory for index.*):
+# ``module.exports = function () {}`` in lib/express.js is "express".
+FILE_STEM = "<file>"
+
+_JS_IDENT = re.compile(r"[A-Za-z_$][\w$]*")
+_JS_MODULE_OBJECTS = frozenset({"module", "exports", "module.exports"})
+
+
+def _js_target(node) -> list[str] | None:
+    """Symbol segments of an assignment target: ``Router.prototype.route`` -> ["Router", ".route"]
+    (``.prototype`` dropped), ``app[method]`` -> ["app", "[method]"], ``app["get"]`` ->
+    ["app", ".get"]; None for anything else (calls, casts, ...)."""
+    if node is None:
+        return None
+    if node.type in ("identifier", "this"):
+        return [text(node)]
+    obj = _js_target(node.child_by_field_name("object"))
+    if obj is None:
+        return None
+    if node.type == "member_expression":
+        prop = text(node.child_by_field_name("property"))
+        return obj if prop == "prototype" else obj + ["." + prop] if prop else None
+    if node.type == "subscript_expression":
+        index = node.child_by_field_name("index")
+        if index is None:
+            return None
+        key = unquote(text(index)) if index.type == "string" else ""
+        if _JS_IDENT.fullmatch(key):
+            return obj + ["." + key]
+        return obj + ["[" + " ".join(text(index).split()) + "]"]
+    return None
+
+
+def _js_assigned(node):
+    """(name, kind, value) of ``target = [other =] <function or class>``, else None.
+
+    Name: the target, ``.prototype`` dropped (``Router.prototype.route`` -> Router.route);
+    ``module.exports`` -> the value's own name, else FILE_STEM. In a chain (``var p =
+    module.exports = function`` / ``a = b = function``) the innermost target names it.
+    Kind: "class" for a class; "method" for a member of an object or prototype
+    (``app.use``, ``res.send``, ``Router.route``); "function" for a plain identifier and for
+    members of the module's exports (``exports.compileETag``)."""
+    left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+    while right is not None and right.type == "assignment_expression":
+        left, right = right.child_by_field_name("left"), right.child_by_field_name("right")
+    if right is None or right.type not in _JS_FUNCS | _JS_CLASSES:
+        return None
+    parts = _js_target(left) or [" ".join(text(left).split())]  # `(window as any).x`: as written
+    name = "".join(parts)
+    if name in ("module.exports", "exports"):
+        name = by_field("name")(right) or FILE_STEM
+        parts = [name]
+    if right.type in _JS_CLASSES:
+        kind = "class"
+    else:
+        kind = "method" if len(parts) > 1 and "".join(parts[:-1]) not in _JS_MODULE_OBJECTS else "function"
+    return name, kind, right
+
+
 def _js_declared(node):
-    """The value of a single-declarator ``const x = <function or class>``, else None."""
+    """(name, kind, value) of a single-declarator ``const x = <function or class>`` (or
+    ``var x = module.exports = <function>``: see _js_assigned), else None."""
     decls = [c for c in node.named_children if c.type == "variable_declarator"]
     if len(decls) != 1:
         return None
     value = decls[0].child_by_field_name("value")
-    return value if value is not None and value.type in _JS_FUNCS | _JS_CLASSES else None
-
-
-def _js_decl_name(node):
-    return text(node.named_children[0].child_by_field_name("name")) if _js_declared(node) else None
-
-
-def _js_assigned_name(node):
-    """``module.exports = function name() {}`` -> name; ``exports.run = () => {}`` -> exports.run."""
-    right = node.child_by_field_name("right")
-    if right is None or right.type not in _JS_FUNCS | _JS_CLASSES:
+    if value is not None and value.type == "assignment_expression":
+        return _js_assigned(value)
+    if value is None or value.type not in _JS_FUNCS | _JS_CLASSES:
         return None
-    return by_field("name")(right) or text(node.child_by_field_name("left"))
+    return text(decls[0].child_by_field_name("name")), _js_value_kind(value), value
 
 
 def _js_value_kind(value) -> str:
     return "class" if value is not None and value.type in _JS_CLASSES else "function"
+
+
+def _js_callback(node):
+    """(callback body, its function-assignment statements) for a call passing (or calling) a
+    function whose body assigns functions: ``methods.forEach(function (m) { app[m] =
+    function () {...} })``, ``(function () { Foo.prototype.x = function () {...} })()``."""
+    fn = node.child_by_field_name("function")
+    while fn is not None and fn.type == "parenthesized_expression" and fn.named_child_count == 1:
+        fn = fn.named_children[0]
+    args = node.child_by_field_name("arguments")
+    candidates = [fn] + (list(args.named_children) if args is not None and args.type == "arguments" else [])
+    for c in candidates:
+        body = c.child_by_field_name("body") if c is not None and c.type in _JS_FUNCS else None
+        if body is None or body.type != "statement_block":
+            continue
+        assigns = [s for s in body.named_children if s.type == "expression_statement" and s.named_child_count
+                   and s.named_children[0].type == "assignment_expression"
+                   and _js_assigned(s.named_children[0]) is not None]
+        if assigns:
+            return body, assigns
+    return None
+
+
+def _js_call_def(node):
+    """A top-level call around function assignments. One assignment, alone in the callback
+    (comments aside), makes the whole call a definition named by it (kind "function" or
+    "method"); several (or other statements) make the callback body a transparent scope
+    whose definitions get their own chunks (kind "namespace", name "")."""
+    found = _js_callback(node)
+    if found is None:
+        return None
+    body, assigns = found
+    stmts = [c for c in body.named_children if "comment" not in c.type]
+    if len(stmts) == 1:
+        name, kind, value = _js_assigned(assigns[0].named_children[0])
+        if kind != "class":
+            return name, kind, value.child_by_field_name("body")
+    return "", "namespace", body
+
+
+def _js_binding_def(get: Callable[[Node], tuple | None]) -> Def:
+    return Def(lambda n: get(n)[1], lambda n: (get(n) or (None,))[0],
+               lambda n: (v := get(n)) is not None and v[2].child_by_field_name("body") or None)
 
 
 def _js_field_name(node):
@@ -252,10 +352,13 @@ _JS_DEFS: dict[str, Def] = {
     "arrow_function": Def("function", lambda n: "default"),
     "class_declaration": Def("class"),
     "class": Def("class", by_field("name", "default")),
-    "lexical_declaration": Def(lambda n: _js_value_kind(_js_declared(n)), _js_decl_name, _value_body(_js_declared)),
-    "variable_declaration": Def(lambda n: _js_value_kind(_js_declared(n)), _js_decl_name, _value_body(_js_declared)),
-    "assignment_expression": Def(lambda n: _js_value_kind(n.child_by_field_name("right")), _js_assigned_name,
-                                 _value_body(lambda n: n.child_by_field_name("right"))),
+    "lexical_declaration": _js_binding_def(_js_declared),
+    "variable_declaration": _js_binding_def(_js_declared),
+    # `app.use = function use(fn) {}`, `exports.x = () => {}`, `module.exports = class {}`.
+    "assignment_expression": _js_binding_def(_js_assigned),
+    # `methods.forEach(function (m) { app[m] = function () {} })` (see _js_call_def).
+    "call_expression": Def(lambda n: _js_call_def(n)[1], lambda n: (_js_call_def(n) or (None,))[0],
+                           lambda n: (_js_call_def(n) or (None, None, None))[2]),
     "method_definition": Def("function"),
     # Class fields holding a function (`handle = () => {...}`) are methods.
     "field_definition": Def("function", _js_field_name, _value_body(lambda n: n.child_by_field_name("value"))),
