@@ -40,6 +40,11 @@ CORPORA = {"rag-assets": (lambda: ROOT, ROOT / "evals" / "rag-assets.jsonl"),
            "serde-json": (cargo_repo, ROOT / "evals" / "serde-json.jsonl")}
 
 
+def _source(corpus: str, repo: Path, golden: Path) -> dict:
+    # The golden files hold the queries verbatim: a corpus that indexes them answers its own test.
+    return {"name": corpus, "kind": "git", "url": str(repo), "queries": str(golden), "exclude": ["evals/**"]}
+
+
 def windows_chunker(path, text, max_tokens=512, language=None):
     """The chunker before syntax trees: Python by AST, Markdown/RST by headings, line windows otherwise."""
     from rag_assets.chunking import Chunk, chunk_file_with_status, language_for
@@ -69,8 +74,7 @@ def baseline_windows(corpus: str, repo: Path, golden: Path, queries: list) -> di
     work = Path(tempfile.mkdtemp(prefix=f"rag-retrieval-{corpus}-windows-"))
     saved = {k: os.environ.get(k) for k in ("RAG_DATA_DIR", "RAG_SOURCES")}
     os.environ.update(RAG_DATA_DIR=str(work / "data"), RAG_SOURCES=str(work / "sources.yaml"))
-    (work / "sources.yaml").write_text(yaml.safe_dump(
-        {"sources": [{"name": corpus, "kind": "git", "url": str(repo), "queries": str(golden)}]}))
+    (work / "sources.yaml").write_text(yaml.safe_dump({"sources": [_source(corpus, repo, golden)]}))
     (work / "dh").mkdir()
     try:
         with mock.patch("rag_assets.chunking.documents.chunk_file_with_status", windows_chunker), \
@@ -141,8 +145,7 @@ def main() -> None:
             golden = repo / "evals" / "rag-assets.jsonl"
         os.environ.update(RAG_DATA_DIR=str(work / "data"), RAG_SOURCES=str(work / "sources.yaml"),
                           RAG_RECALL_THRESHOLD="0.0")
-        (work / "sources.yaml").write_text(yaml.safe_dump(
-            {"sources": [{"name": corpus, "kind": "git", "url": str(repo), "queries": str(golden)}]}))
+        (work / "sources.yaml").write_text(yaml.safe_dump({"sources": [_source(corpus, repo, golden)]}))
         queries = load_queries(golden)
         models = ["minilm-l6"] + ([] if args.skip_mpnet else ["mpnet-base"])
         row: dict = {"queries": len(queries), "models": previous.get("models", {})}
