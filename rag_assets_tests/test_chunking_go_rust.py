@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rag_assets.chunking import chunk_file
+
 from .test_chunking_syntax import by_symbol, chunks_ok, spans
 
 GO = """\
@@ -159,3 +161,13 @@ def test_rust():
     )
     assert by_symbol(chunks, "Visitor").text == (
         "pub trait Visitor {\n    fn visit(&mut self, token: &str);\n    fn done(&self) -> bool { ... }\n}")
+
+
+def test_rust_impl_for_a_reference_names_the_type():
+    src = """impl<'de, 'a, R: Read<'de>> de::Deserializer<'de> for &'a mut Deserializer<R> {
+    fn deserialize_bytes(self) -> u8 { 1 }
+}
+impl Bar for *const Baz { fn g() {} }
+"""
+    symbols = [(c.kind, c.symbol) for c in chunk_file("src/de.rs", src)]
+    assert ("method", "Deserializer::deserialize_bytes") in symbols and ("impl", "Baz") in symbols

@@ -434,7 +434,10 @@ GO = LangSpec(
 
 
 def _rust_impl_name(node):
-    return strip_generics(text(node.child_by_field_name("type")))
+    # `impl<'a, R> Deserializer<'de> for &'a mut Deserializer<R>` names the type `Deserializer`:
+    # references, lifetimes and `mut` are how it is borrowed, not what it is.
+    name = strip_generics(text(node.child_by_field_name("type")))
+    return re.sub(r"^(?:[&*]\s*|'\w+\s+|(?:mut|const|dyn)\s+)+", "", name).strip()
 
 
 RUST = LangSpec(
