@@ -82,11 +82,13 @@ def baseline_windows(corpus: str, repo: Path, golden: Path, queries: list) -> di
             index_source(corpus, "minilm-l6", instance=instance)
             chunks = _meta(instance, "chunks")["chunks"]
         with open_store(work / "data") as store:
-            out = evaluate(Searcher(store, corpus, model="minilm-l6"), queries, mode="hybrid")["overall"]
+            s = Searcher(store, corpus, model="minilm-l6")
+            out = {f"minilm-l6 hybrid{'' if f == 'score' else ' (rrf fusion)'} (windows chunker)":
+                   {**evaluate(s, queries, mode="hybrid", fusion=f)["overall"], "chunks": chunks} for f in ("score", "rrf")}
     finally:
         os.environ.update({k: v for k, v in saved.items() if v is not None})
     print(f"[{corpus}] windows chunker: {chunks} chunks", flush=True)
-    return {**out, "chunks": chunks}
+    return out
 
 
 def _meta(instance, asset: str) -> dict:
@@ -169,13 +171,14 @@ def main() -> None:
                     if m != "minilm-l6" and mode == "sparse":
                         continue  # identical to minilm's sparse (same BM25 vectors)
                     evals[f"{m} {mode}"] = evaluate(s, queries, mode=mode)["overall"]
+                evals[f"{m} hybrid (rrf fusion)"] = evaluate(s, queries, mode="hybrid", fusion="rrf")["overall"]
             if "mpnet-base" in models:
                 s = Searcher(store, corpus, model="minilm-l6")
                 scorer = get_scorer("collection:mpnet-base", store, corpus)
                 evals["minilm-l6 hybrid + rerank(mpnet vectors)"] = evaluate(s, queries, mode="hybrid",
                                                                              rerank=scorer)["overall"]
             if args.baseline_windows:
-                evals["minilm-l6 hybrid (windows chunker, before)"] = baseline_windows(corpus, repo, golden, queries)
+                evals.update(baseline_windows(corpus, repo, golden, queries))
             row["eval"] = evals
             for name, m in evals.items():
                 print(f"[{corpus}] {name:<42} R@1 {m['recall@1']:.3f}  R@5 {m['recall@5']:.3f}  "
