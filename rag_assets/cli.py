@@ -61,7 +61,7 @@ def cmd_alias(args) -> int:
     settings.ensure_dagster_home()
     from rag_assets.service.runs import promote
 
-    print(promote(args.source, args.model))
+    print(promote(args.source, args.model, force=args.force))
     return 0
 
 
@@ -105,14 +105,32 @@ def cmd_store_migrate(args) -> int:
     return 0
 
 
+def cmd_store_snapshot(args) -> int:
+    from rag_assets.store.backup import snapshot_store
+
+    path, manifest = snapshot_store(out_dir=args.out, source=args.source)
+    points = sum(c["points"] for c in manifest["collections"].values())
+    print(f"{path}: {len(manifest['collections'])} collections, {points} points, {len(manifest['aliases'])} aliases "
+          f"({path.stat().st_size} bytes)")
+    return 0
+
+
+def cmd_store_restore(args) -> int:
+    from rag_assets.store.backup import restore_store
+
+    counts = restore_store(args.file, force=args.force)
+    for name, n in sorted(counts.items()):
+        print(f"{name}: {n} points restored")
+    return 0
+
+
 def cmd_search(args) -> int:
     from rag_assets.retrieval.search import Searcher, payload_filter
 
     with _store() as store:
         hits = Searcher(store, args.source, model=args.model).search(
             args.query, k=args.k, filter=payload_filter(args.language, args.kind, args.path), mode=args.mode,
-            path_glob=args.path_glob,
-            rerank=_scorer(args.rerank, store, args.source))
+            fusion=args.fusion, path_glob=args.path_glob, rerank=_scorer(args.rerank, store, args.source))
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], indent=1))
         return 0
@@ -133,7 +151,7 @@ def cmd_eval(args) -> int:
     queries = load_queries(args.queries)
     with _store() as store:
         report = evaluate(Searcher(store, args.source, model=args.model), queries, k=args.k, mode=args.mode,
-                          rerank=_scorer(args.rerank, store, args.source))
+                          fusion=args.fusion, rerank=_scorer(args.rerank, store, args.source))
     if args.json:
         print(json.dumps({"overall": report["overall"], "by_kind": report["by_kind"]}, indent=1))
         return 0
@@ -208,7 +226,8 @@ def cmd_sources(args) -> int:
     for r in rows:
         print(f"{r['source']:<20}{r['live_model'] or '-':<12}{(r['indexed_commit'] or '-')[:12]:<14}"
               f"{(r['head_commit'] or '-')[:12]:<14}{r['chunks'] if r['chunks'] is not None else '-':>8}"
-              f"{r['points'] if r['points'] is not None else '-':>8}  {r['state']}")
+              f"{r['points'] if r['points'] is not None else '-':>8}  {r['state']}"
+              + (f"; {r['failure']}" if r.get("failure") else ""))
     return 0
 
 
@@ -218,6 +237,8 @@ def _retrieval_args(s: argparse.ArgumentParser) -> None:
 
     s.add_argument("--mode", choices=["dense", "sparse", "hybrid"], default=DEFAULT_MODE,
                    help=f"retrieval: dense vectors, BM25 sparse, or both fused (default {DEFAULT_MODE})")
+    s.add_argument("--fusion", choices=["score", "rrf"], default="score",
+                   help="hybrid: fuse normalised scores (default) or reciprocal ranks (the store's own RRF)")
     s.add_argument("--rerank", metavar="SCORER",
                    help="rerank the top 50: collection:<model> (that model's stored vectors), <model> "
                    "(re-encode), or cross:<local folder>")
@@ -245,18 +266,32 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("alias", help="point SOURCE's alias at MODEL's collection (switch or roll back), checks first")
     s.add_argument("source")
     s.add_argument("model")
+    s.add_argument("--force", action="store_true",
+                   help="move it even if it measures below the live collection (the floor and points == chunks "
+                   "still apply); recorded in the run's metadata")
     s.set_defaults(func=cmd_alias)
 
     s = sub.add_parser("collections", help="list collections (live or kept), or drop a kept one")
     s.add_argument("--drop", metavar="COLLECTION", help="delete a collection that no alias points at")
     s.set_defaults(func=cmd_collections)
 
-    s = sub.add_parser("store", help="move an embedded store between engines without re-embedding")
+    s = sub.add_parser("store", help="the embedded store: migrate between engines, snapshot, restore")
     ssub = s.add_subparsers(dest="store_command", required=True)
     m = ssub.add_parser("migrate", help="copy every collection, alias and metadata, e.g. --from local --to edge")
     m.add_argument("--from", dest="from_engine", default="local", choices=["local", "edge"])
     m.add_argument("--to", dest="to_engine", default="edge", choices=["local", "edge"])
     m.set_defaults(func=cmd_store_migrate)
+    m = ssub.add_parser("snapshot", help="write a consistent snapshot of the embedded store (collections, aliases, "
+                        "metadata) as one .tar.gz with a manifest")
+    m.add_argument("--source", help="only this source's collections and alias")
+    m.add_argument("--out", metavar="DIR", help="folder for the snapshot (default: RAG_BACKUP_DIR or <data dir>/backups)")
+    m.set_defaults(func=cmd_store_snapshot)
+    m = ssub.add_parser("restore", help="restore a snapshot into the embedded store (refuses a non-empty store "
+                        "without --force)")
+    m.add_argument("file")
+    m.add_argument("--force", action="store_true", help="replace what the store holds (a whole-store snapshot "
+                   "replaces everything; a one-source snapshot replaces that source's collections and alias)")
+    m.set_defaults(func=cmd_store_restore)
 
     s = sub.add_parser("search", help="search a source; prints hits with path:start-end citations")
     s.add_argument("query")
@@ -292,8 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_ask)
 
-    s = sub.add_parser("mcp", help="serve search_code, ask, list_sources and reindex to agents over MCP "
-                       "(stdio; --http [--host H --port P --token T] for streamable HTTP)", add_help=False)
+    s = sub.add_parser("mcp", help="serve search_code, ask, list_sources, reindex and the memory tools to agents "
+                       "over MCP (stdio; --http [--host H --port P --token T] for streamable HTTP; --read-only: "
+                       "no tool that writes or starts work)", add_help=False)
     # Parsed by mcp_server.main itself (see main below); listed here for --help.
 
     s = sub.add_parser("queries", help="maintain golden query files")
@@ -308,6 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--offline", action="store_true", help="do not ask remotes for their head")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_sources)
+
+    from rag_assets.memory.cli import add_parsers as add_memory_parsers
+
+    add_memory_parsers(sub)  # memory add|search|forget|list, notes add|list
     return p
 
 

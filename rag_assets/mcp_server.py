@@ -3,8 +3,10 @@
     rag-assets mcp                                   # stdio: an IDE launches it
     rag-assets mcp --http --port 8765 --token T      # streamable HTTP at http://127.0.0.1:8765/mcp
 
-Tools: search_code, ask, list_sources, reindex. Expected failures (bad arguments, unknown source, a
-busy store) come back as tool errors with one line of text; the server keeps running.
+Tools: search_code, ask, list_sources, reindex; agent memory: remember, recall, forget, note, list_notes
+(rag_assets/memory). `--read-only` serves none that writes or starts work. Expected failures (bad
+arguments, unknown source, a busy store) come back as tool errors with one line of text; the server
+keeps running.
 
 The embedded store admits one process at a time, so every call opens it and closes it again: an idle
 server never blocks an index run. The embedding model stays loaded (embedder.py caches it), so only
@@ -26,12 +28,16 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
 from rag_assets import settings
+from rag_assets.memory.records import MemoryInputError
 from rag_assets.retrieval.answer import MAX_BUDGET, MIN_BUDGET
 from rag_assets.retrieval.search import DEFAULT_MODE, SearchError, Searcher, payload_filter
 from rag_assets.service.errors import RunRequestError, one_line
+from rag_assets.service.health import ops_routes
+from rag_assets.service.metrics import observe
 from rag_assets.service.stores import embedded_lock, open_store_for_reading
 from rag_assets.sources.config import SourcesError
 from rag_assets.store import QUERY_MODES, StoreBusyError, StoreError
+from rag_assets.tables import TableError
 
 DEFAULT_PORT = 8765
 
@@ -48,6 +54,9 @@ class SearchHit(BaseModel):
     kind: str
     citation: str = Field(description="path:start-end @ commit")
     text: str
+    source: str
+    collection: str = Field(description="the collection that answered (what the source's alias points at)")
+    model: str = Field(description="the embedding model of that collection")
 
 
 class AskResult(BaseModel):
@@ -61,6 +70,7 @@ class AskResult(BaseModel):
     dropped: int = Field(description="hits that did not fit the budget")
     model: str | None = Field(description="the LLM that answered, or None when none is configured")
     answer: str | None
+    cached: bool = Field(default=False, description="the answer was reused: same question, context and model")
 
 
 class SourceState(BaseModel):
@@ -73,6 +83,8 @@ class SourceState(BaseModel):
     head_commit: str | None
     state: str = Field(description="fresh | indexed | stale (new commits) | not indexed | ...")
     error: str | None = None
+    failure: str | None = Field(default=None, description="failed runs since the last success, e.g. "
+                                "'failed 3× at a1b2c3d4e5f6: step chunks: ...'; None when the last run succeeded")
 
 
 class ReindexResult(BaseModel):
@@ -96,7 +108,7 @@ def _tool_errors():
         raise
     except StoreBusyError as e:
         raise ToolError(f"store busy: {_one_line(e)}") from None
-    except (SearchError, SourcesError, StoreError, RunRequestError) as e:
+    except (SearchError, SourcesError, StoreError, RunRequestError, MemoryInputError, TableError) as e:
         raise ToolError(_one_line(e)) from None
 
 
@@ -110,14 +122,44 @@ def search_code(
     language: Annotated[str | None, Field(description="only this language: python, markdown, ...")] = None,
     path_glob: Annotated[str | None, Field(description="only paths matching this glob, e.g. src/**/*.py")] = None,
     kind: Annotated[str | None, Field(description="function, method, class, module, section or text")] = None,
+    rerank: Annotated[str | None, Field(description="rerank the top 50 (as the CLI's --rerank): collection:<model> "
+                                        "(that model's stored vectors, cheap), <model> (re-encode), or "
+                                        "cross:<local folder>")] = None,
+    include_notes: Annotated[bool, Field(description="also return up to 3 of the source's notes (kind 'note', "
+                                         "after the code hits)")] = False,
 ) -> list[SearchHit]:
-    """Search a source's code and docs; each hit cites path:start-end at the indexed commit."""
+    """Search a source's code and docs; each hit cites path:start-end at the indexed commit, and names the
+    collection and model that answered."""
     # Ranges and modes are checked by Searcher (one-line errors); the schema only advertises them.
-    with _tool_errors(), open_store_for_reading() as store:
-        hits = Searcher(store, source).search(query, k=k, filter=payload_filter(language, kind), mode=mode,
-                                              path_glob=path_glob)
-    return [SearchHit(**{f: v for f, v in h.to_dict().items() if f in SearchHit.model_fields}, citation=h.citation)
-            for h in hits]
+    with _tool_errors(), observe("search_code", source), open_store_for_reading() as store:
+        searcher = Searcher(store, source)
+        hits = searcher.search(query, k=k, filter=payload_filter(language, kind), mode=mode, path_glob=path_glob,
+                               rerank=_scorer(rerank, store, source))
+    answered = {"collection": searcher.collection, "model": searcher.model_key or ""}
+    notes = _notes_hits(query, source, k) if include_notes else []
+    return [SearchHit(**{f: v for f, v in h.to_dict().items() if f in SearchHit.model_fields}, citation=h.citation,
+                      **answered) for h in hits] + notes
+
+
+def _notes_hits(query: str, source: str, k: int) -> list[SearchHit]:
+    from rag_assets.memory.tools import notes_as_search_hits
+
+    return [SearchHit(**{f: v for f, v in d.items() if f in SearchHit.model_fields})
+            for d in notes_as_search_hits(query, source, k)]
+
+
+def _scorer(spec: str | None, store, source: str):
+    """The rerank scorer for `spec` (retrieval/rerank.py get_scorer); a bad spec is a one-line tool error."""
+    if not spec:
+        return None
+    from rag_assets.retrieval.rerank import get_scorer
+
+    try:
+        return get_scorer(spec, store, source)
+    except KeyError as e:  # unknown model key
+        raise ToolError(f"rerank: {e.args[0]}") from None
+    except (ValueError, OSError) as e:  # the other model's collection is missing; no such cross-encoder folder
+        raise ToolError(f"rerank: {_one_line(e)}") from None
 
 
 def ask(
@@ -128,13 +170,16 @@ def ask(
     language: Annotated[str | None, Field(description="only this language: python, go, markdown, ...")] = None,
     path_glob: Annotated[str | None, Field(description="only paths matching this glob, e.g. src/**/*.py")] = None,
     kind: Annotated[str | None, Field(description="function, method, class, module, section or text")] = None,
+    include_notes: Annotated[bool, Field(description="put the source's most relevant notes (decisions, "
+                                         "conventions) first in the context")] = False,
 ) -> Annotated[CallToolResult, AskResult]:
     """The best spans for a question, merged per file and cut to a token budget, with citations;
     answered by an LLM when one is configured (RAG_LLM_BASE_URL)."""
     from rag_assets.service.ask import ask as ask_flow
 
-    with _tool_errors():
-        out = ask_flow(question, source, budget, language=language, kind=kind, path_glob=path_glob)
+    with _tool_errors(), observe("ask", source):
+        out = ask_flow(question, source, budget, language=language, kind=kind, path_glob=path_glob,
+                       include_notes=include_notes)
     result = AskResult(**out.to_dict())
     return CallToolResult(content=[TextContent(type="text", text=_render_ask(result))],
                           structured_content=result.model_dump())
@@ -146,7 +191,7 @@ def _render_ask(r: AskResult) -> str:
              f"{len(r.citations)} spans, {r.tokens_used} of {r.budget} budget tokens; whole source: {whole}"
              + (f"; {r.dropped} hits did not fit" if r.dropped else ""), "", r.context or "(no hits)"]
     if r.model:
-        lines += [f"Answer ({r.model}):", r.answer or ""]
+        lines += [f"Answer ({r.model}{', cached' if r.cached else ''}):", r.answer or ""]
     else:
         lines += ["Answer: no model is configured (set RAG_LLM_BASE_URL, RAG_LLM_API_KEY, RAG_LLM_MODEL); "
                   "answer from the context above."]
@@ -181,12 +226,18 @@ def request_index_run(source: str) -> dict:
 
 
 # ------------------------------------------------------------------ server and transports
-def build_server() -> MCPServer:
+def build_server(read_only: bool = False) -> MCPServer:
+    """read_only: no tool that writes or starts work (reindex, remember, forget, note)."""
+    from rag_assets.memory.tools import READ_TOOLS, WRITE_TOOLS
+
     # WARNING: an IDE shows stderr; anticipated tool errors (INFO) are the agent's to read, not the log's.
     server = MCPServer("rag-assets", log_level="WARNING", instructions=(
         "Search indexed git repositories and docs. list_sources shows what is indexed; search_code finds "
-        "spans (cite them as path:start-end); ask returns a token-budgeted context for a question."))
-    for fn in (search_code, ask, list_sources, reindex):
+        "spans (cite them as path:start-end); ask returns a token-budgeted context for a question. "
+        "recall finds what earlier sessions learned about a source; list_notes shows its recorded decisions"
+        + ("." if read_only else "; remember and note record new ones, forget removes a wrong one.")))
+    tools = (search_code, ask, list_sources, *READ_TOOLS)
+    for fn in tools if read_only else (*tools, reindex, *WRITE_TOOLS):
         server.add_tool(fn)
     return server
 
@@ -220,10 +271,11 @@ def is_loopback(host: str) -> bool:
         return False  # a hostname: it may resolve to anything
 
 
-def run(transport: str = "stdio", host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None) -> None:
+def run(transport: str = "stdio", host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None,
+        read_only: bool = False) -> None:
     """Serve until stopped. transport: "stdio" | "http" (streamable HTTP at /mcp)."""
     if transport == "stdio":
-        build_server().run("stdio")
+        build_server(read_only).run("stdio")
         return
     if transport != "http":
         raise ValueError(f"unknown transport {transport!r} (stdio or http)")
@@ -233,10 +285,11 @@ def run(transport: str = "stdio", host: str = "127.0.0.1", port: int = DEFAULT_P
                          "(or set RAG_MCP_TOKEN), or bind to 127.0.0.1")
     import uvicorn
 
-    app = build_server().streamable_http_app(host=host)  # DNS-rebinding protection on loopback hosts
+    app = build_server(read_only).streamable_http_app(host=host)  # DNS-rebinding protection on loopback hosts
     print(f"rag-assets MCP server: http://{host}:{port}/mcp"
           f"{' (bearer token required)' if token else ' (no token: loopback only)'}", file=sys.stderr, flush=True)
-    uvicorn.run(BearerAuth(app, token) if token else app, host=host, port=port, log_level="warning")
+    # /healthz and /readyz answer without a token; /metrics asks for it (service/health.py).
+    uvicorn.run(ops_routes(BearerAuth(app, token) if token else app, token), host=host, port=port, log_level="warning")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -246,14 +299,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT})")
     p.add_argument("--token", default=settings.current().mcp_token,
                    help="bearer token HTTP clients must send (default: RAG_MCP_TOKEN); required off loopback")
+    p.add_argument("--read-only", action="store_true",
+                   help="serve no tool that writes or starts work (reindex, remember, forget, note)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`rag-assets mcp [--http] [--host H] [--port P] [--token T]`; returns the exit code."""
+    """`rag-assets mcp [--http] [--host H] [--port P] [--token T] [--read-only]`; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        run("http" if args.http else "stdio", args.host, args.port, args.token)
+        run("http" if args.http else "stdio", args.host, args.port, args.token, read_only=args.read_only)
     except ValueError as e:
         print(f"rag-assets mcp: error: {_one_line(e)}", file=sys.stderr)
         return 2

@@ -43,6 +43,13 @@ class Settings:
     kaggle_config_dir: Path
     debug: bool  # RAG_DEBUG: tracebacks instead of one-line errors
     timing: bool  # RAG_TIMING: print each CLI command's wall time
+    alert_webhook: str | None = None  # RAG_ALERT_WEBHOOK: a URL that gets a JSON POST per final run failure
+    run_max_retries: int = 2  # RAG_RUN_MAX_RETRIES: dagster/max_retries on sensor and schedule runs
+    backup_dir: Path | None = None  # RAG_BACKUP_DIR, else <data_dir>/backups: where store snapshots go
+    backup_keep: int = 7  # RAG_BACKUP_KEEP: the backup schedule keeps the newest N snapshots
+    gate_tolerance: float = 0.01  # RAG_GATE_TOLERANCE: how far below the live collection a candidate may measure
+    memory_session_ttl_s: float = 86400.0  # RAG_MEMORY_SESSION_TTL: seconds a `session` memory lives
+    answer_cache: bool = True  # RAG_ANSWER_CACHE=0 turns off reusing a model's answer to the same question + context
 
 
 def _get(name: str) -> str | None:
@@ -70,6 +77,7 @@ def current() -> Settings:
         store_engine=_get("RAG_STORE_ENGINE"),
         quantization=_get("RAG_QUANTIZATION"),
         recall_threshold=float(_get("RAG_RECALL_THRESHOLD") or 0.5),
+        gate_tolerance=float(_get("RAG_GATE_TOLERANCE") or 0.01),
         embed_mode=_get("RAG_EMBED_MODE") or "in_process",
         model=_get("RAG_MODEL"),
         llm=LlmSettings(base.rstrip("/"), _get("RAG_LLM_API_KEY") or "", _get("RAG_LLM_MODEL") or "gpt-4o-mini")
@@ -80,6 +88,12 @@ def current() -> Settings:
         kaggle_key=_get("KAGGLE_KEY"),
         kaggle_config_dir=_path("KAGGLE_CONFIG_DIR") or Path.home() / ".kaggle",
         debug=bool(_get("RAG_DEBUG")),
+        alert_webhook=_get("RAG_ALERT_WEBHOOK"),
+        run_max_retries=int(_get("RAG_RUN_MAX_RETRIES") or 2),
+        backup_dir=(_path("RAG_BACKUP_DIR") or data_dir / "backups").resolve(),
+        backup_keep=int(_get("RAG_BACKUP_KEEP") or 7),
+        memory_session_ttl_s=float(_get("RAG_MEMORY_SESSION_TTL") or 86400),
+        answer_cache=(_get("RAG_ANSWER_CACHE") or "1").lower() not in ("0", "false", "no", "off"),
         timing=bool(_get("RAG_TIMING")),
     )
 

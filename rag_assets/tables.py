@@ -60,20 +60,45 @@ class Table:
         return len(self.df)
 
 
+class TableError(RuntimeError):
+    """A stored table cannot be read (damaged or truncated file): one line naming the file and what to do."""
+
+    def __init__(self, path: str | Path, cause: str, fix: str = "delete it and re-materialize its partition"):
+        self.path, self.cause = Path(path), cause
+        super().__init__(f"damaged table {path}: {cause}; {fix}")
+
+
 def read_table(path: Path) -> Table:
-    table = pq.read_table(path)
-    meta = json.loads((table.schema.metadata or {}).get(_META_KEY, b"{}"))
-    vectors = None
-    if "vector" in table.column_names:
-        col = table.column("vector").combine_chunks()
-        dim = col.type.list_size
-        vectors = col.values.to_numpy(zero_copy_only=False).reshape(-1, dim).astype(np.float32, copy=False)
-        table = table.drop(["vector"])
-    return Table(table.to_pandas(), meta, vectors)
+    try:
+        table = pq.read_table(path)
+        meta = json.loads((table.schema.metadata or {}).get(_META_KEY, b"{}"))
+        vectors = None
+        if "vector" in table.column_names:
+            col = table.column("vector").combine_chunks()
+            dim = col.type.list_size
+            vectors = col.values.to_numpy(zero_copy_only=False).reshape(-1, dim).astype(np.float32, copy=False)
+            table = table.drop(["vector"])
+        return Table(table.to_pandas(), meta, vectors)
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowException, ValueError, KeyError, AttributeError, OSError) as e:
+        cause = " ".join(str(e).split()) or type(e).__name__
+        raise TableError(path, cause[:200]) from None
 
 
 def read_table_if_exists(path: Path) -> Table | None:
-    return read_table(path) if path.exists() else None
+    try:
+        return read_table(path) if path.exists() else None
+    except FileNotFoundError:  # removed since the check
+        return None
+
+
+def _rebuild_hint(asset: str, partition: str | None) -> str:
+    """What rewrites this table: the index command of its source (and model)."""
+    if not partition:
+        return "delete it and re-materialize the asset"
+    model, _, source = partition.rpartition("|")  # source × model keys are "model|source"
+    return f"rebuild it: rag-assets index {source}{f' --model {model}' if model else ''} (the damaged file is replaced)"
 
 
 class TableMissing(FileNotFoundError):
@@ -85,6 +110,7 @@ class Tables:
 
     # Asset names as Dagster knows them (defs/assets.py defines assets with these names).
     SNAPSHOT, PAGES, CHUNKS, EMBEDDINGS = "repo_snapshot", "doc_pages", "chunks", "embeddings"
+    GOLDEN = "golden_queries"  # queries mined from a source's chunks (retrieval/mining.py)
 
     def __init__(self, data_dir: str | Path):
         self.root = Path(data_dir)
@@ -93,7 +119,11 @@ class Tables:
         return table_path(self.root, asset, partition)
 
     def read(self, asset: str, partition: str | None) -> Table | None:
-        return read_table_if_exists(self.path(asset, partition))
+        """The table, None when it was never written; TableError (naming the file and the fix) when damaged."""
+        try:
+            return read_table_if_exists(self.path(asset, partition))
+        except TableError as e:
+            raise TableError(e.path, f"{asset} of '{partition}': {e.cause}", _rebuild_hint(asset, partition)) from None
 
     def require(self, asset: str, partition: str | None) -> Table:
         table = self.read(asset, partition)
@@ -117,6 +147,9 @@ class Tables:
 
     def embeddings(self, source: str, model: str) -> Table | None:
         return self.read(self.EMBEDDINGS, partition_key(source, model))
+
+    def golden_queries(self, source: str) -> Table | None:
+        return self.read(self.GOLDEN, source)
 
     def chunks_path(self, source: str) -> Path:
         return self.path(self.CHUNKS, source)

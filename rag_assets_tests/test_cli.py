@@ -84,7 +84,10 @@ def test_eval_json_contract(indexed, capsys):
 
 def test_bad_input_is_one_line_nonzero(indexed, capsys, tmp_path):
     cases = [
-        (["search", "x", "--source", "nope"], "source 'nope' is not indexed"),
+        (["search", "x", "--source", "nope"], "unknown source 'nope' (known sources: demo)"),
+        (["search", "x", "--source", "demo", "--model", "nope"], "unknown embedding model 'nope' (known: minilm-l6"),
+        (["search", "x", "--source", "demo", "--model", "mpnet-base"],
+         "source 'demo' is not indexed with model 'mpnet-base' (run: rag-assets index demo --model mpnet-base)"),
         (["search", "   ", "--source", "demo"], "empty query"),
         (["search", "x", "--source", "demo", "--k", "0"], "k must be between 1 and 100"),
         (["index", "unknown"], "no source named 'unknown'"),

@@ -160,9 +160,10 @@ def http_url(world):
 # ------------------------------------------------------------------ stdio
 def test_tools_are_listed_with_their_schemas(stdio):
     tools = stdio.tools()
-    assert set(tools) == {"search_code", "ask", "list_sources", "reindex"}
+    assert set(tools) == {"search_code", "ask", "list_sources", "reindex",
+                          "remember", "recall", "forget", "note", "list_notes"}  # memory: test_memory.py
     props = tools["search_code"].input_schema["properties"]
-    assert set(props) == {"query", "source", "k", "mode", "language", "path_glob", "kind"}
+    assert set(props) == {"query", "source", "k", "mode", "language", "path_glob", "kind", "rerank", "include_notes"}
     assert props["mode"]["enum"] == ["dense", "sparse", "hybrid"] and props["k"]["maximum"] == 100
     assert tools["search_code"].input_schema["required"] == ["query", "source"]
     assert tools["ask"].output_schema["properties"]["tokens_used"]["type"] == "integer"
@@ -178,6 +179,22 @@ def test_search_code_cites_fibonacci(stdio):
     assert only_shop and {h["path"] for h in only_shop} == {"shop.py"}
     methods = stdio.ok("search_code", query="cart", source="demo", kind="method")["result"]
     assert {h["kind"] for h in methods} == {"method"}
+
+
+def test_search_code_reranks_and_says_what_answered(stdio, world):
+    """rerank takes the CLI's --rerank values; every hit names the collection, model and commit that answered."""
+    plain = stdio.ok("search_code", query="fibonacci number", source="demo", k=3)["result"]
+    reranked = stdio.ok("search_code", query="fibonacci number", source="demo", k=3,
+                        rerank="collection:minilm-l6")["result"]
+    assert reranked[0]["symbol"] == "fibonacci" and len(reranked) == 3
+    assert [h["score"] for h in reranked] != [h["score"] for h in plain]  # fused scores, not the first stage's
+    for h in plain + reranked:
+        assert (h["source"], h["collection"], h["model"]) == ("demo", "demo__minilm-l6", "minilm-l6")
+        assert len(h["commit"]) == 40
+    assert stdio.error("search_code", query="x", source="demo", rerank="collection:mpnet-base").endswith(
+        "rerank: rerank needs source 'demo' indexed with 'mpnet-base' (run: rag-assets index demo --model mpnet-base)")
+    assert "rerank: unknown embedding model 'nope'" in stdio.error("search_code", query="x", source="demo",
+                                                                  rerank="nope")
 
 
 def test_ask_returns_cited_context_smaller_than_the_source(stdio):
@@ -199,13 +216,13 @@ def test_list_sources_shows_live_model_and_freshness(stdio, world):
 
 
 @pytest.mark.parametrize("tool, args, expected", [
-    ("search_code", {"query": "x", "source": "nope"}, "source 'nope' is not indexed"),
+    ("search_code", {"query": "x", "source": "nope"}, "unknown source 'nope' (known sources: demo)"),
     ("search_code", {"query": "x", "source": "demo", "k": 0}, "k must be between 1 and 100"),
     ("search_code", {"query": "x", "source": "demo", "k": 101}, "k must be between 1 and 100"),
     ("search_code", {"query": "  ", "source": "demo"}, "empty query"),
     ("search_code", {"query": "x", "source": "demo", "mode": "fuzzy"}, "mode must be one of dense, sparse, hybrid"),
     ("ask", {"question": "x", "source": "demo", "budget": 5}, "budget must be between 200 and 100000"),
-    ("ask", {"question": "x", "source": "nope"}, "source 'nope' is not indexed"),
+    ("ask", {"question": "x", "source": "nope"}, "unknown source 'nope' (known sources: demo)"),
     ("reindex", {"source": "nope"}, "no source named 'nope' (known: demo)"),
 ])
 def test_bad_arguments_are_one_line_tool_errors(stdio, tool, args, expected):

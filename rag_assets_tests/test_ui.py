@@ -100,8 +100,10 @@ def _wait_for_text(driver, texts: list[str], timeout: float = 60) -> None:
 
 
 def test_ui_shows_assets_checks_automation_and_partitions(dagster_dev, browser):
-    browser.get(dagster_dev + "/asset-groups")  # the global lineage graph: one group per stage
+    browser.get(dagster_dev + "/assets")  # the catalog lists every asset
     _wait_for_text(browser, ASSETS)
+    browser.get(dagster_dev + "/asset-groups")  # the global lineage graph: one group per stage
+    _wait_for_text(browser, ["sources", "chunking", "embedding", "store"])
     time.sleep(2)  # let the graph layout settle before the screenshot
     for button in browser.find_elements("xpath", "//button[normalize-space()='Skip']"):
         button.click()  # first-visit "join the community" dialog would cover the graph

@@ -1,8 +1,8 @@
 """The indexing assets, one group per stage:
 
 sources (repo_snapshot | doc_pages) -> chunking (chunks) -> embedding (embeddings) -> store (qdrant_collection,
-collection_alias). Thin wrappers: the work is in the stage packages; here we add partitions, lineage
-and metadata.
+collection_alias); retrieval (golden_queries, mined from chunks for the recall gate). Thin wrappers: the work
+is in the stage packages; here we add partitions, lineage and metadata.
 """
 
 import re
@@ -21,7 +21,8 @@ from rag_assets.defs.resources import DocsFetcherResource, RagSettings, VectorSt
 from rag_assets.embedding.incremental import embed_chunks
 from rag_assets.embedding.models import MODELS, get_model
 from rag_assets.embedding.runners import EmbeddingRunner
-from rag_assets.retrieval.quality import recall_quality
+from rag_assets.retrieval.mining import DEFAULT_CAP, DEFAULT_SEED, MINING_VERSION, RECIPE, mine_queries
+from rag_assets.retrieval.quality import query_sets, recall_gate
 from rag_assets.sources.readers import FetchContext
 from rag_assets.store.quality import collection_quality
 from rag_assets.store.sync import sync_collection
@@ -119,6 +120,43 @@ def chunks(context: dg.AssetExecutionContext, settings: RagSettings, repo_snapsh
     return Table(df, meta)
 
 
+@dg.asset(
+    partitions_def=source_partitions, io_manager_key="parquet_io", group_name="retrieval", kinds={"python"},
+    code_version=MINING_VERSION, automation_condition=refresh_existing,
+)
+def golden_queries(context: dg.AssetExecutionContext, settings: RagSettings, chunks: Table) -> dg.Output[Table]:
+    """Golden queries mined from the source's chunks: a definition's docstring (first sentence, >= 6 words,
+    without the definition's own name) is the query, the definition's span the target. At most 50, seeded.
+
+    They gate the alias (golden_recall) for a source without a hand-written `queries` file; with one, the
+    file gates and these are reported beside it."""
+    commit = str(chunks.meta.get("commit", ""))
+    df, stats = mine_queries(chunks.df, cap=DEFAULT_CAP, seed=DEFAULT_SEED)
+    hand_written = settings.source(context.partition_key).queries
+    context.log.info(f"{context.partition_key}: mined {len(df)} golden queries from {stats.definitions} definitions "
+                     f"at {commit[:12]}")
+    meta = {"commit": commit, "recipe": RECIPE, "seed": DEFAULT_SEED, "cap": DEFAULT_CAP, "version": MINING_VERSION}
+    return dg.Output(Table(df, meta), data_version=dg.DataVersion(f"{commit}:{RECIPE}:{MINING_VERSION}"), metadata={
+        "commit": commit, "recipe": RECIPE, "queries": len(df),
+        **{f"mining_{k}": v for k, v in stats.as_dict().items()},
+        "gates": "no: the hand-written file gates (these are reported beside it)" if hand_written else
+                 "yes: the source has no hand-written queries file",
+        "hand_written": hand_written or "none",
+        "preview": _preview(df, ["query", "path", "start_line", "end_line", "kind", "symbol"], n=12),
+    })
+
+
+def golden_gate(s, settings: RagSettings, source: str, model: str,
+                report_all: bool = True) -> tuple[bool | None, str, dict]:
+    """The recall gate of `model`'s collection of `source` against the live collection (retrieval/quality.py),
+    on the hand-written queries when the source has a file, else on the mined ones; metadata ready for Dagster."""
+    sets = query_sets(settings.source(source).queries, settings.tables.golden_queries(source),
+                      settings.tables.chunks(source))
+    passed, reason, meta = recall_gate(s, source, model, sets, floor=settings.min_recall,
+                                       tolerance=settings.tolerance, report_all=report_all)
+    return passed, reason, {k: dg.MetadataValue.md(v) if k.endswith("comparison") else v for k, v in meta.items()}
+
+
 class EmbedConfig(dg.Config):
     force: bool = False  # re-encode every chunk, ignoring vectors from the last run (weekly re-embed)
 
@@ -214,31 +252,49 @@ def qdrant_collection(
     })
 
 
+class AliasConfig(dg.Config):
+    force: bool = False  # move the alias although the candidate measures below the live collection (recorded)
+
+
 @dg.asset(
     partitions_def=source_model_partitions, group_name="store", kinds={"qdrant"}, pool=STORE_POOL,
     deps=[qdrant_collection], code_version="1",
 )
-def collection_alias(context: dg.AssetExecutionContext, store: VectorStoreResource, settings: RagSettings) -> dg.MaterializeResult:
+def collection_alias(context: dg.AssetExecutionContext, config: AliasConfig, store: VectorStoreResource,
+                     settings: RagSettings) -> dg.MaterializeResult:
     """Points the source's alias (what search uses) at this model's collection, atomically.
 
     In the index run it only runs when the blocking checks on qdrant_collection passed. Run alone
-    (a rollback: materialize the old model's partition) it re-verifies the same measures first.
+    (a rollback: materialize the old model's partition) it re-verifies the same measures first: points
+    match chunks, and the recall gate (recall@10 and MRR@10 >= the live collection's - tolerance, recall@10
+    >= the floor). `force` skips only the comparison with the live collection, and is recorded.
     """
     keys = context.partition_key.keys_by_dimension
     source, spec = keys["source"], get_model(keys["model"])
     name = collection_name(source, spec.key)
+    with store.open() as s:
+        if not s.collection_exists(name):  # never built: nothing to check, nothing to point at
+            raise dg.Failure(f"source '{source}' is not indexed with model '{spec.key}' (no collection {name}); "
+                             f"build it first: rag-assets index {source} --model {spec.key}")
     chunks_table = settings.tables.chunks(source)
     if chunks_table is None:
         raise dg.Failure(f"source '{source}': chunks are not materialized")
     with store.open() as s:
         ok, meta = collection_quality(s, name, chunks_table.df, chunks_table.meta.get("commit", ""))
-        recall_ok, recall_meta = recall_quality(s, source, spec.key, settings.source(source).queries,
-                                                settings.min_recall)
-        if not ok or recall_ok is False:
-            raise dg.Failure(f"alias '{source}' stays on {s.resolve_alias(source)}: {name} fails its checks",
-                          metadata={**meta, **recall_meta})
+        recall_ok, reason, recall_meta = golden_gate(s, settings, source, spec.key, report_all=False)
         before = s.resolve_alias(source)
+        # --force overrides only a candidate that falls below the live one; the floor and points == chunks hold.
+        overridden = bool(config.force and recall_ok is False and recall_meta.get("passed_floor")
+                          and not recall_meta.get("passed_live", True))
+        if not ok or (recall_ok is False and not overridden):
+            why = reason if recall_ok is False else (
+                f"{meta['points']} points for {meta['chunks']} chunks, indexed at {meta['indexed_commit'][:12]}, "
+                f"snapshot {meta['snapshot_commit'][:12]}, missing payload indexes: {meta['missing_payload_indexes']}")
+            raise dg.Failure(f"alias '{source}' stays on {before}: {name} fails its checks: {why}",
+                             metadata={**meta, **recall_meta, "forced": bool(config.force)})
         s.set_alias(source, name)
-    context.log.info(f"alias {source}: {before} -> {name}")
-    return dg.MaterializeResult(metadata={"alias": source, "collection": name, "previous": str(before), **meta,
-                                       **{f"golden_{k}": v for k, v in recall_meta.items()}})
+    context.log.info(f"alias {source}: {before} -> {name}" + (f" (forced past: {reason})" if overridden else ""))
+    return dg.MaterializeResult(metadata={
+        "alias": source, "collection": name, "previous": str(before), "forced": bool(config.force),
+        "gate": reason, "gate_overridden": overridden, **meta, **{f"golden_{k}": v for k, v in recall_meta.items()},
+    })

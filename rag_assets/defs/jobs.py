@@ -7,8 +7,8 @@ SNAPSHOT_JOB, EMBED_JOB, PROMOTE_JOB = "snapshot_and_chunk", "embed_and_upsert",
 
 snapshot_job = dg.define_asset_job(
     SNAPSHOT_JOB,
-    selection=dg.AssetSelection.assets("repo_snapshot", "doc_pages", "chunks"),
-    description="Fetch a source (git mirror or docs pages) and chunk it (per source).",
+    selection=dg.AssetSelection.assets("repo_snapshot", "doc_pages", "chunks", "golden_queries"),
+    description="Fetch a source (git mirror or docs pages), chunk it and mine its golden queries (per source).",
 )
 embed_job = dg.define_asset_job(
     EMBED_JOB,

@@ -15,7 +15,7 @@ from rag_assets import settings as env
 from rag_assets.sources.config import Source, get_source, load_sources
 from rag_assets.sources.readers import SourceReader, reader_for
 from rag_assets.store import VectorStore, open_store
-from rag_assets.tables import Table, Tables
+from rag_assets.tables import Table, TableError, Tables
 
 
 class RagSettings(dg.ConfigurableResource):
@@ -24,13 +24,18 @@ class RagSettings(dg.ConfigurableResource):
     data_dir: str | None = None
     sources_file: str | None = None
     max_tokens: int = 512
-    recall_threshold: float | None = None  # RAG_RECALL_THRESHOLD, default 0.5: recall@10 needed to move the alias
+    recall_threshold: float | None = None  # RAG_RECALL_THRESHOLD, default 0.5: the floor recall@10 to move the alias
+    gate_tolerance: float | None = None  # RAG_GATE_TOLERANCE, default 0.01: a candidate may measure this much below live
     quantization: str | None = None  # RAG_QUANTIZATION: none | int8 | binary (real on Edge and servers)
     indexing_threshold_kb: int | None = None  # HNSW is built above this segment size (Qdrant default 10 MB)
 
     @property
     def min_recall(self) -> float:
         return self.recall_threshold if self.recall_threshold is not None else env.current().recall_threshold
+
+    @property
+    def tolerance(self) -> float:
+        return self.gate_tolerance if self.gate_tolerance is not None else env.current().gate_tolerance
 
     @property
     def quantize(self) -> str | None:
@@ -56,8 +61,12 @@ class RagSettings(dg.ConfigurableResource):
         return source, reader_for(source)
 
     def previous(self, asset: str, partition: str) -> Table | None:
-        """This partition's last materialized table, to reuse unchanged work."""
-        return self.tables.read(asset, partition)
+        """This partition's last materialized table, to reuse unchanged work (None when damaged: rebuilt)."""
+        try:
+            return self.tables.read(asset, partition)
+        except TableError as e:
+            dg.get_dagster_logger().warning(f"{e}: building it from scratch")
+            return None
 
 
 class VectorStoreResource(dg.ConfigurableResource):

@@ -10,6 +10,7 @@ from rag_assets.store import StoreError
 from rag_assets.defs.jobs import embed_job, snapshot_job
 from rag_assets.defs.partitions import source_model_key, source_partitions
 from rag_assets.defs.resources import RagSettings, VectorStoreResource
+from rag_assets.defs.retries import retry_tags
 
 
 def _registered(context, settings: RagSettings, kind: str | None = None) -> list[str]:
@@ -26,7 +27,8 @@ def nightly_docs_refresh(context: ScheduleEvaluationContext, settings: RagSettin
         return SkipReason(str(e))
     if not names:
         return SkipReason("no registered docs sources")
-    return [RunRequest(partition_key=n, run_key=f"docs:{n}:{context.scheduled_execution_time:%Y-%m-%d}") for n in names]
+    return [RunRequest(partition_key=n, run_key=f"docs:{n}:{context.scheduled_execution_time:%Y-%m-%d}",
+                       tags=retry_tags()) for n in names]
 
 
 def live_models(store: VectorStoreResource, names: list[str]) -> dict[str, str]:
@@ -55,6 +57,6 @@ def weekly_reembed(context: ScheduleEvaluationContext, settings: RagSettings, st
     week = context.scheduled_execution_time.strftime("%G-W%V")
     return [
         RunRequest(partition_key=source_model_key(n, m), run_key=f"reembed:{n}:{m}:{week}",
-                   run_config={"ops": {"embeddings": {"config": {"force": True}}}})
+                   run_config={"ops": {"embeddings": {"config": {"force": True}}}}, tags=retry_tags())
         for n, m in live_models(store, names).items()
     ]

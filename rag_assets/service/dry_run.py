@@ -27,7 +27,7 @@ def dry_run(source: Source, model: ModelSpec) -> str:
     done = set(prev_emb.df["content_hash"]) if prev_emb is not None and prev_emb.meta.get("model_version") == model.version else set()
     todo = df[~df["content_hash"].isin(done)].drop_duplicates("content_hash")
     lines = [
-        f"source '{source.name}' ({source.kind}) at {fetched.version[:12]}: {source.url}",
+        f"source '{source.name}' ({source.kind}) at {fetched.version[:12]}: {fetched.metadata.get('url')}",
         f"  files: {stats.files_indexed} to index, skipped {dict(sorted(stats.skipped.items())) or 'none'}",
         f"  chunks: {len(df)} ({int(df['n_tokens'].sum())} tokens, max {int(df['n_tokens'].max() or 0) if len(df) else 0} per chunk)",
         f"  to embed with {model.key}: {len(todo)} chunks ({len(df) - len(todo)} already embedded)",

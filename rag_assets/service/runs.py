@@ -22,6 +22,7 @@ from rag_assets import settings
 from rag_assets.defs.jobs import EMBED_JOB, PROMOTE_JOB, SNAPSHOT_JOB
 from rag_assets.defs.partitions import source_model_key, source_partitions
 from rag_assets.service.errors import RunFailed, RunRequestError, one_line
+from rag_assets.service.failures import record_result
 from rag_assets.sources.config import get_source, load_sources
 
 CODE_LOCATION = "rag_assets"  # workspace.yaml and pyproject [tool.dagster]
@@ -55,15 +56,19 @@ def _first_failure(result: dg.ExecuteInProcessResult) -> str:
     return "run failed"
 
 
-def _execute(job_name: str, partition_key, instance: dg.DagsterInstance, progress_bar: bool) -> dg.ExecuteInProcessResult:
+def _execute(job_name: str, partition_key, instance: dg.DagsterInstance, progress_bar: bool,
+             ops: dict | None = None) -> dg.ExecuteInProcessResult:
     from rag_assets.definitions import defs
 
     run_config: dict = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # progress lines, not DEBUG noise
+    if ops:
+        run_config["ops"] = ops
     if job_name == EMBED_JOB:
         run_config["resources"] = {"embedder": {"config": {"progress_bar": progress_bar}}}
     job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(partition_key=partition_key, instance=instance, run_config=run_config,
                                     raise_on_error=False)
+    record_result(settings.current().data_dir, job_name, str(partition_key), result)  # `sources` shows failures
     if not result.success:
         raise RunFailed(f"run {result.run_id[:8]} ({job_name}) failed: {_first_failure(result)}")
     return result
@@ -90,12 +95,16 @@ def index_source(source: str, model: str, instance: dg.DagsterInstance | None = 
     )
 
 
-def promote(source: str, model: str, instance: dg.DagsterInstance | None = None) -> str:
-    """Move the source's alias to this model's collection (a switch or a rollback), checks first."""
+def promote(source: str, model: str, instance: dg.DagsterInstance | None = None, force: bool = False) -> str:
+    """Move the source's alias to this model's collection (a switch or a rollback), checks first: the
+    collection must measure at least as well as the live one (recall gate) unless `force` (recorded)."""
     instance = instance or dg.DagsterInstance.get()
-    result = _execute(PROMOTE_JOB, source_model_key(source, model), instance, False)
+    result = _execute(PROMOTE_JOB, source_model_key(source, model), instance, False,
+                      ops={"collection_alias": {"config": {"force": force}}})
     m = _metadata(result, "collection_alias")
-    return f"alias '{source}': {m.get('previous')} -> {m.get('collection')} ({m.get('points')} points); run {result.run_id[:8]}"
+    forced = f"; forced past: {m.get('gate')}" if m.get("gate_overridden") else ""
+    return (f"alias '{source}': {m.get('previous')} -> {m.get('collection')} ({m.get('points')} points){forced}; "
+            f"run {result.run_id[:8]}")
 
 
 # ------------------------------------------------------------------ queued

@@ -70,9 +70,17 @@ def sync_mirror(source_name: str, url: str, branch: str, mirror_root: Path, *,
                 what=f"cannot fetch branch '{branch}' from {_redact(url)}")
     else:
         _fresh_clone(git, url, branch, mirror)
+    _scrub_remote(git, mirror, url)
     out = git.run(["--git-dir", str(mirror), "rev-parse", "--verify", f"{ref}^{{commit}}"],
                   what=f"mirror {mirror} has no branch '{branch}'")
     return out.decode().strip()
+
+
+def _scrub_remote(git: _Git, mirror: Path, url: str) -> None:
+    """`git clone` stores its URL as remote.origin.url, credentials included; we always fetch with the URL
+    on the command line, so the mirror keeps only the redacted URL (also fixing mirrors made before)."""
+    git.run(["--git-dir", str(mirror), "config", "remote.origin.url", redact_url(url)],
+            what=f"cannot update the remote URL in {mirror}")
 
 
 def remote_head(url: str, branch: str, *, timeout_s: float = 30,
@@ -301,8 +309,28 @@ def _strip_heads(branch: str) -> str:
 
 
 def _redact(url: str) -> str:
-    """Hide a password/token embedded in an https URL before it lands in a message."""
-    return "'" + re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:***@", url) + "'"
+    """Hide a password/token embedded in a URL before it lands in a message (quoted)."""
+    return "'" + redact_url(url) + "'"
+
+
+# scheme://userinfo@ : the userinfo runs to the last "@" before the path.
+_USERINFO_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/\s'\"]*)@")
+
+
+def _redact_match(m: re.Match) -> str:
+    scheme, info = m.group(1), m.group(2)
+    user, sep, _ = info.partition(":")
+    if sep:  # user:password -> user:***
+        return f"{scheme}{user}:***@"
+    if scheme.lower().startswith(("http", "ftp")):  # a bare token as the user name (https://TOKEN@host)
+        return f"{scheme}***@"
+    return m.group(0)  # ssh://git@host: the user is not a secret
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password or token replaced by ***: `https://u:tok@h/r.git` -> `https://u:***@h/r.git`,
+    `https://tok@h/r.git` -> `https://***@h/r.git`. What run metadata, status and the mirror's config show."""
+    return _USERINFO_RE.sub(_redact_match, url) if isinstance(url, str) else url
 
 
 def _summarize(stderr: bytes) -> str:
@@ -310,7 +338,7 @@ def _summarize(stderr: bytes) -> str:
     lines = [ln.strip() for ln in stderr.decode(errors="replace").splitlines() if ln.strip()]
     key = [ln for ln in lines if ln.startswith(("fatal:", "error:", "ssh:", "remote:"))]
     key = key or lines[-1:]
-    text = " | ".join(re.sub(r"(://[^/@:\s]*):[^/@\s]*@", r"\1:***@", ln) for ln in key)
+    text = " | ".join(redact_url(ln) for ln in key)
     return (text[:400] + "...") if len(text) > 400 else (text or "git failed")
 
 

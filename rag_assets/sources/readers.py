@@ -22,7 +22,7 @@ import pandas as pd
 
 from rag_assets.contract import content_hash
 from rag_assets.sources.filters import decode_text, skip_reason_for_content
-from rag_assets.sources.git import list_files, mirror_path, read_blobs, remote_head, sync_mirror
+from rag_assets.sources.git import list_files, mirror_path, read_blobs, redact_url, remote_head, sync_mirror
 from rag_assets.tables import Table, Tables
 
 if TYPE_CHECKING:  # type only: config validates kinds against READERS
@@ -96,7 +96,7 @@ class GitReader(SourceReader):
         skipped = files["skip"].value_counts().to_dict()
         return Fetched(
             Table(files, {"commit": commit, "mirror": str(mirror), "source": source.name}), commit,
-            {"commit": commit, "url": source.url, "branch": source.branch, "files": len(kept),
+            {"commit": commit, "url": redact_url(source.url), "branch": source.branch, "files": len(kept),
              "bytes": int(kept["size"].sum()), "files_tracked": len(files),
              **{f"skipped_{k}": int(v) for k, v in skipped.items()}},
             f"{source.name}: {commit[:12]}, {len(kept)} files to index, skipped {skipped}",
@@ -130,7 +130,7 @@ class DocsReader(SourceReader):
         version = content_hash("".join(sorted(df["content_hash"].dropna())))
         return Fetched(
             Table(df, {"kind": "docs", "source": source.name, "version": version}), version,
-            {"url": source.url, "discovered": stats.discovered, "fetched": stats.fetched,
+            {"url": redact_url(source.url), "discovered": stats.discovered, "fetched": stats.fetched,
              "not_modified": stats.not_modified, "duplicates": stats.duplicates, "failed": stats.failed,
              "failed_reasons": dict(stats.failed_reasons), "kept_previous_text": stats.kept_previous_text,
              "bytes": stats.bytes, "seconds": round(stats.elapsed_s, 2)},

@@ -9,13 +9,22 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+from rag_assets.store.base import StoreError
 
-def read_json(path: Path, default: dict | None = None) -> dict | None:
+
+def read_json(path: Path, default: dict | None = None,
+              fix: str = "restore the store from a snapshot (rag-assets store restore FILE)") -> dict | None:
+    """The file's JSON object; `default` when it does not exist; StoreError naming the file when damaged."""
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            data = json.load(f)
     except FileNotFoundError:
         return default
+    except (ValueError, UnicodeDecodeError) as e:
+        raise StoreError(f"damaged store file {path} (not valid JSON: {' '.join(str(e).split())}); {fix}") from None
+    if not isinstance(data, dict):
+        raise StoreError(f"damaged store file {path} (expected a JSON object, got {type(data).__name__}); {fix}")
+    return data
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

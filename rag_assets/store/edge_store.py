@@ -61,6 +61,8 @@ from rag_assets.store.base import (
 CONFIG_FILE = "rag_collection.json"
 ALIASES_FILE = "aliases.json"
 CATALOG_LOCK = ".catalog.lock"
+ALIASES_FIX = ("restore it from a snapshot (rag-assets store restore FILE), or delete it and point each source's "
+               "alias again (rag-assets alias SOURCE MODEL)")
 
 _DISTANCE = {
     "cosine": qe.Distance.Cosine,
@@ -447,7 +449,7 @@ class EdgeStore(StoreBase):
     # ---- aliases --------------------------------------------------------------------
 
     def _read_aliases(self) -> dict[str, str]:
-        return read_json(self.root / ALIASES_FILE, {}) or {}
+        return read_json(self.root / ALIASES_FILE, {}, fix=ALIASES_FIX) or {}
 
     def aliases(self) -> dict[str, str]:
         return self._read_aliases()  # re-read each time: another process may have moved one

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -271,13 +272,28 @@ def split_llms_full(text: str, url: str) -> list[PageRef]:
 
 
 def _discover_folder(name: str, root: Path) -> Discovery:
+    """Files under `root`, never through a symlink (a link to /etc/passwd or to a folder outside stays out);
+    the root itself may be a link, as the user named it."""
     if not root.is_dir():
         raise DocsError(f"source '{name}': folder not found: {root}")
+    root = root.resolve()
     pages = []
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root)
-        if any(part.startswith(".") or part in _SKIP_DIRS for part in rel.parts):
-            continue  # hidden files, .git, editor dirs, vendored node_modules
-        if p.suffix.lower() in FOLDER_EXTS and p.is_file():
-            pages.append(PageRef(rel.as_posix(), p.resolve().as_uri(), path=p))
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        here = Path(folder)
+        # Hidden folders, .git, editor dirs, vendored node_modules; linked folders are never entered.
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS
+                         and not (here / d).is_symlink())
+        for f in sorted(files):
+            p = here / f
+            if f.startswith(".") or p.suffix.lower() not in FOLDER_EXTS or p.is_symlink() or not p.is_file():
+                continue
+            pages.append(PageRef(p.relative_to(root).as_posix(), p.as_uri(), path=p))
+    pages.sort(key=lambda ref: ref.path)  # as sorted paths: deterministic page order
     return Discovery("folder", pages)
+
+
+def read_no_follow(path: Path) -> bytes:
+    """A folder page's bytes; refuses a symlink (ELOOP), even one swapped in after discovery."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as f:
+        return f.read()

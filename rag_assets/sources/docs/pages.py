@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from rag_assets.sources.docs.dedupe import content_hash, find_duplicates
-from rag_assets.sources.docs.discover import DocsError, PageRef, detect_kind, discover
+from rag_assets.sources.docs.discover import DocsError, PageRef, detect_kind, discover, read_no_follow
 from rag_assets.sources.docs.fetcher import FetchRequest, Fetcher, FetchResult
 from rag_assets.sources.docs.html_to_text import html_to_text, markdown_title, tidy
 
@@ -229,7 +229,7 @@ def _collect(b: _Builder, refs: list[PageRef], disc, fetcher: Fetcher, stats: Do
             b.content(ref, ref.title, ref.text, disc.etag, disc.last_modified, compare_hash=True)
         elif ref.path is not None:  # local folder file
             try:
-                data = ref.path.read_bytes()
+                data = read_no_follow(ref.path)
             except OSError as e:
                 b.failed(ref, "read error", e.strerror or str(e))
             else:
