@@ -427,12 +427,23 @@ def test_weekly_reembed_cannot_move_the_alias_to_a_worse_collection(demo):
     promote("demo", "mpnet-base", instance=env.instance)
     assert _alias(env) == "demo__mpnet-base"
 
-    # ...and the collection that run writes is worse. (Simulated in the store: its dense vectors permuted among
-    # its points. A forced re-embed does not rewrite points whose ids exist — store/sync.py upserts missing
-    # ids only — so a bad encoder could not be simulated through the run itself.)
-    _worse_copy(env, "minilm-l6", "minilm-l6")
-    result = job.execute_in_process(partition_key=req.partition_key, run_config=req.run_config,
-                                    instance=env.instance, raise_on_error=False)
+    # ...and the encoder of that run is broken: its vectors come out permuted among the texts. A forced
+    # re-embed rewrites every point (store/sync.py), so the collection it writes is worse.
+    from unittest import mock
+
+    import numpy as np
+
+    from rag_assets.embedding.runners import EmbeddingRunner
+
+    real_embed = EmbeddingRunner.embed
+
+    def shuffled(self, *args, **kwargs):
+        vectors, stats = real_embed(self, *args, **kwargs)
+        return vectors[np.random.default_rng(0).permutation(len(vectors))], stats
+
+    with mock.patch.object(EmbeddingRunner, "embed", shuffled):
+        result = job.execute_in_process(partition_key=req.partition_key, run_config=req.run_config,
+                                        instance=env.instance, raise_on_error=False)
     assert not result.success and not result.asset_materializations_for_node("collection_alias")
     assert _alias(env) == "demo__mpnet-base"  # the alias never moved to the worse collection
     ev = _check(env)

@@ -245,3 +245,22 @@ def test_embeddings_in_a_pipes_subprocess_match_in_process(env, demo):
     out = read_table(path)
     assert list(out.df["chunk_id"]) == list(in_process.df["chunk_id"])
     assert np.allclose(out.vectors, in_process.vectors, atol=1e-4)
+
+
+def test_forced_reembed_rewrites_every_point_and_a_normal_run_none(env, demo):
+    """A forced re-embed (the weekly schedule) replaces every vector, so the collection must rewrite every
+    point, not only add the ids it lacks; the next ordinary run rewrites nothing."""
+    from rag_assets.definitions import defs
+    from rag_assets.defs.partitions import source_model_key
+
+    env.index("demo")
+    key = source_model_key("demo", "minilm-l6")
+    job = defs.resolve_job_def("embed_and_upsert")
+    points = _points(env, "demo")
+    forced = {"ops": {"embeddings": {"config": {"force": True}}}}
+    assert job.execute_in_process(partition_key=key, run_config=forced, instance=env.instance).success
+    q = _metadata(env.instance, "qdrant_collection", key)
+    assert (q["upserted"], q["unchanged"], q["points"]) == (points, 0, points)
+    assert job.execute_in_process(partition_key=key, instance=env.instance).success
+    q = _metadata(env.instance, "qdrant_collection", key)
+    assert (q["upserted"], q["unchanged"], q["points"]) == (0, points, points)

@@ -193,6 +193,11 @@ def embeddings(
     })
 
 
+def reused_all_vectors(previous: Table | None, spec) -> bool:
+    """Whether this run kept the previous vectors (same model version): else every vector is new."""
+    return previous is not None and previous.meta.get("model_version") == spec.version
+
+
 def _embed_partition(context, config: EmbedConfig, key, chunks: Table, embedder: EmbeddingRunner,
                      settings: RagSettings) -> tuple[Table, dict]:
     spec = get_model(key.keys_by_dimension["model"])
@@ -219,7 +224,9 @@ def _embed_partition(context, config: EmbedConfig, key, chunks: Table, embedder:
         "texts_per_s": float(run_stats.get("texts_per_s", 0.0)),
         "embed_seconds": round(stats.seconds, 2), "model_load_seconds": float(run_stats.get("load_seconds", 0.0)),
     }
-    meta = {"model": spec.key, "model_version": spec.version, "dim": spec.dim, "commit": chunks.meta.get("commit")}
+    meta = {"model": spec.key, "model_version": spec.version, "dim": spec.dim, "commit": chunks.meta.get("commit"),
+            # A forced re-embed replaces every vector: the collection must rewrite its points, not only add new ones.
+            "vectors_run": previous.meta.get("vectors_run", "") if reused_all_vectors(previous, spec) else context.run.run_id}
     return Table(df, meta, vectors), metadata
 
 

@@ -50,7 +50,9 @@ def sync_collection(
                             sparse=True)
     want = [point_id(c) for c in chunks["chunk_id"]]
     have = store.ids(name)
-    new_idx = [i for i, p in enumerate(want) if p not in have]
+    # Vectors re-encoded from scratch (a forced re-embed) replace every point; otherwise only new ones go in.
+    rewrite = bool(emb.meta.get("vectors_run")) and store.get_metadata(name).get("vectors_run") != emb.meta["vectors_run"]
+    new_idx = list(range(len(want))) if rewrite else [i for i, p in enumerate(want) if p not in have]
     gone = sorted(have - set(want))
     if gone:
         store.delete(name, gone)
@@ -68,7 +70,7 @@ def sync_collection(
         sparse = encode_sparse([embedding_text(p["path"], p["symbol"], p["text"], p.get("signature") or "")
                                 for p in payloads])
         store.upsert(name, [want[i] for i in new_idx], vectors[new_idx], payloads, sparse=sparse, progress=progress)
-    store.set_metadata(name, {**meta, "sparse": SPARSE_SCHEME})
+    store.set_metadata(name, {**meta, "sparse": SPARSE_SCHEME, "vectors_run": emb.meta.get("vectors_run", "")})
     store.finalize(name)
     return SyncStats(
         upserted=len(new_idx), deleted=len(gone), unchanged=len(want) - len(new_idx),
