@@ -19,7 +19,6 @@ import argparse
 import hmac
 import ipaddress
 import sys
-from contextlib import contextmanager
 from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
@@ -28,16 +27,14 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
 from rag_assets import settings
-from rag_assets.memory.records import MemoryInputError
 from rag_assets.retrieval.answer import MAX_BUDGET, MIN_BUDGET
-from rag_assets.retrieval.search import DEFAULT_MODE, SearchError, Searcher, payload_filter
-from rag_assets.service.errors import RunRequestError, one_line
+from rag_assets.retrieval.search import DEFAULT_MODE, Searcher, payload_filter
+from rag_assets.service.errors import one_line
 from rag_assets.service.health import ops_routes
 from rag_assets.service.metrics import observe
 from rag_assets.service.stores import embedded_lock, open_store_for_reading
-from rag_assets.sources.config import SourcesError
-from rag_assets.store import QUERY_MODES, StoreBusyError, StoreError
-from rag_assets.tables import TableError
+from rag_assets.service.tool_errors import tool_errors
+from rag_assets.store import QUERY_MODES
 
 DEFAULT_PORT = 8765
 
@@ -99,17 +96,7 @@ class ReindexResult(BaseModel):
 _one_line = one_line
 
 
-@contextmanager
-def _tool_errors():
-    """Anticipated failures become one-line tool errors (isError results), never a crash."""
-    try:
-        yield
-    except ToolError:
-        raise
-    except StoreBusyError as e:
-        raise ToolError(f"store busy: {_one_line(e)}") from None
-    except (SearchError, SourcesError, StoreError, RunRequestError, MemoryInputError, TableError) as e:
-        raise ToolError(_one_line(e)) from None
+_tool_errors = tool_errors
 
 
 # ------------------------------------------------------------------ tools

@@ -78,9 +78,9 @@ class Notes(BaseModel):
 
 
 def _errors():
-    from rag_assets.mcp_server import _tool_errors
+    from rag_assets.service.tool_errors import tool_errors
 
-    return _tool_errors()
+    return tool_errors()
 
 
 # ------------------------------------------------------------------ tools
