@@ -233,7 +233,7 @@ def restore_store(archive: str | Path, data_dir: str | Path | None = None, *, fo
     staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=data_dir))
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            tar.extractall(staging, filter="data")  # no absolute paths, '..', links out or devices
+            _safe_extract(tar, staging)
         if engine == "edge":
             _restore_edge(staging / EDGE_DIR, data_dir / EDGE_DIR, manifest, whole=manifest.get("source") is None)
         else:
@@ -317,3 +317,17 @@ def prune_snapshots(out_dir: str | Path, keep: int) -> list[Path]:
     for p in old:
         p.unlink(missing_ok=True)
     return old
+
+
+def _safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
+    """Extract with no absolute paths, '..', links or devices: tarfile's "data" filter where this Python has
+    it (3.11.4+), else the same rules checked here."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+        return
+    root = dest.resolve()
+    for member in tar.getmembers():
+        target = (dest / member.name).resolve()
+        if not (member.isfile() or member.isdir()) or (target != root and root not in target.parents):
+            raise BackupError(f"{tar.name}: unsafe entry {member.name!r} in the snapshot")
+    tar.extractall(dest)
