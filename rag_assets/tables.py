@@ -86,6 +86,16 @@ def read_table(path: Path) -> Table:
         raise TableError(path, cause[:200]) from None
 
 
+def read_meta(path: Path) -> dict | None:
+    """A table's meta dict from its schema alone (no rows read); None when the file does not exist."""
+    try:
+        return json.loads((pq.read_schema(path).metadata or {}).get(_META_KEY, b"{}"))
+    except FileNotFoundError:
+        return None
+    except (pa.ArrowException, ValueError, OSError) as e:
+        raise TableError(path, " ".join(str(e).split())[:200] or type(e).__name__) from None
+
+
 def read_table_if_exists(path: Path) -> Table | None:
     try:
         return read_table(path) if path.exists() else None
@@ -111,6 +121,8 @@ class Tables:
     # Asset names as Dagster knows them (defs/assets.py defines assets with these names).
     SNAPSHOT, PAGES, CHUNKS, EMBEDDINGS = "repo_snapshot", "doc_pages", "chunks", "embeddings"
     GOLDEN = "golden_queries"  # queries mined from a source's chunks (retrieval/mining.py)
+    # The memory index (memory/index.py): its points + vectors, and vectors by text for the next build.
+    MEMORY, MEMORY_VECTORS = "memory_collection", "memory_vectors"
 
     def __init__(self, data_dir: str | Path):
         self.root = Path(data_dir)
@@ -124,6 +136,10 @@ class Tables:
             return read_table_if_exists(self.path(asset, partition))
         except TableError as e:
             raise TableError(e.path, f"{asset} of '{partition}': {e.cause}", _rebuild_hint(asset, partition)) from None
+
+    def meta(self, asset: str, partition: str | None) -> dict | None:
+        """A table's meta without its rows; None when it was never written."""
+        return read_meta(self.path(asset, partition))
 
     def require(self, asset: str, partition: str | None) -> Table:
         table = self.read(asset, partition)

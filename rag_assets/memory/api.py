@@ -8,14 +8,13 @@ from __future__ import annotations
 import time
 
 from rag_assets import settings
-from rag_assets.memory.index import snapshot_path
+from rag_assets.memory.index import snapshot_table
 from rag_assets.memory.log import Event, append, log_path, memory_dir, new_id, read_events
 from rag_assets.memory.records import (
     DEFAULT_CATEGORY, MAX_BODY, MAX_TITLE, MemoryInputError, Memory, Note, check_category, check_id,
     check_importance, check_source, check_tags, check_text, normalize, replay,
 )
 from rag_assets.memory.render import iso
-from rag_assets.tables import read_table_if_exists
 
 NOTE_MIN_SIMILARITY = 0.2  # notes below this add noise to search and ask, not knowledge
 NOTE_HITS = 3  # at most this many notes join search_code / ask results
@@ -95,7 +94,7 @@ def _sources_with_logs() -> list[str]:
 
 def _merged_with(source: str, memory_id: str) -> list[str]:
     """Ids the last index run merged into one point with `memory_id` (from its snapshot table)."""
-    table = read_table_if_exists(snapshot_path(_data_dir(), source))
+    table = snapshot_table(_data_dir(), source)
     if table is None or not len(table.df):
         return []
     for ids in table.df["ids"]:

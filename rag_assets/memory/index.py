@@ -27,10 +27,7 @@ from rag_assets.embedding.models import MODELS, ModelSpec, live_model_key
 from rag_assets.memory.log import memory_dir, read_events
 from rag_assets.memory.records import Memory, Note, State, may_merge, normalize, replay
 from rag_assets.store import VectorStore
-from rag_assets.tables import read_table_if_exists, table_path, write_table
-
-SNAPSHOT_ASSET = "memory_collection"  # the asset's name: its table sits where the asset's would
-VECTORS_TABLE = "memory_vectors"
+from rag_assets.tables import Table, TableError, Tables
 DEDUP_SIMILARITY = 0.95  # cosine at or above which two memories of one category are the same memory
 INDEX_VERSION = "1"  # bump when the point layout or the merge rule changes
 _NS = uuid.UUID("0b0e6a53-5d0b-4c58-9a84-6f2d3c1e7a11")
@@ -48,8 +45,9 @@ def memory_point_id(source: str, memory_id: str) -> str:
     return str(uuid.uuid5(_NS, f"{source}/{memory_id}"))
 
 
-def snapshot_path(data_dir: str | Path, source: str) -> Path:
-    return table_path(data_dir, SNAPSHOT_ASSET, source)
+def snapshot_table(data_dir: str | Path, source: str) -> Table | None:
+    """The last build's points and vectors (read by recall when the store is busy, and by forget)."""
+    return Tables(data_dir).read(Tables.MEMORY, source)
 
 
 def notes_markdown_path(data_dir: str | Path, source: str) -> Path:
@@ -215,8 +213,8 @@ def build_memory_index(store: VectorStore, data_dir: str | Path, source: str, sp
     if read.skipped and log:
         log(f"{source}: {read.skipped} damaged log line(s) skipped (a write cut off by a crash)")
 
-    vec_path = table_path(data_dir, VECTORS_TABLE, source)
-    cached = read_table_if_exists(vec_path)
+    tables = Tables(data_dir)
+    cached = tables.read(Tables.MEMORY_VECTORS, source)
     cache: dict[str, np.ndarray] = {}
     if cached is not None and cached.meta.get("model_version") == spec.version and cached.vectors is not None:
         cache = dict(zip(cached.df["hash"], cached.vectors))
@@ -228,12 +226,13 @@ def build_memory_index(store: VectorStore, data_dir: str | Path, source: str, sp
             "events": len(read.events), "index_version": INDEX_VERSION, "materialized_at": now,
             "next_expiry": stats.next_expiry or 0.0}
     df = pd.DataFrame(rows, columns=POINT_COLUMNS)
-    write_table(snapshot_path(data_dir, source), df, meta, vectors)
+    tables.write(Tables.MEMORY, source, Table(df, meta, vectors))
     used = {content_hash(m.text) for m in state.live_memories()} | {content_hash(note_text(n))
                                                                      for n in state.notes.values()}
     keep = sorted(h for h in cache if h in used)
-    write_table(vec_path, pd.DataFrame({"hash": keep}), {"model_version": spec.version},
-                np.stack([cache[h] for h in keep]) if keep else np.zeros((0, spec.dim), np.float32))
+    tables.write(Tables.MEMORY_VECTORS, source, Table(
+        pd.DataFrame({"hash": keep}), {"model_version": spec.version},
+        np.stack([cache[h] for h in keep]) if keep else np.zeros((0, spec.dim), np.float32)))
 
     name = memory_collection_name(source, spec.key)
     store.ensure_collection(name, spec.dim, spec.distance, sparse=False)
@@ -265,16 +264,10 @@ def write_notes_markdown(data_dir: str | Path, source: str, notes: list[Note]) -
 
 def snapshot_meta(data_dir: str | Path, source: str) -> dict | None:
     """The last build's meta (log offset, model, next expiry) without reading its rows; None if never built."""
-    import json
-
-    import pyarrow.parquet as pq
-
-    path = snapshot_path(data_dir, source)
     try:
-        raw = (pq.read_schema(path).metadata or {}).get(b"rag_assets", b"{}")
-    except (FileNotFoundError, OSError):
+        return Tables(data_dir).meta(Tables.MEMORY, source)
+    except TableError:  # damaged: as if never built, so the next run rewrites it
         return None
-    return json.loads(raw)
 
 
 def staleness(data_dir: str | Path, source: str, log_bytes: int, model_key: str, now: float) -> str | None:

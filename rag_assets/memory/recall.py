@@ -22,7 +22,7 @@ from rag_assets.contract import content_hash
 from rag_assets.embedding.embedder import Embedder
 from rag_assets.embedding.models import ModelSpec, get_model
 from rag_assets.memory.index import (
-    POINT_COLUMNS, live_model, memory_collection_name, merged_row, note_row, row_from_payload, snapshot_path,
+    POINT_COLUMNS, live_model, memory_collection_name, merged_row, note_row, row_from_payload, snapshot_table,
 )
 from rag_assets.memory.log import log_path, read_events
 from rag_assets.memory.records import (
@@ -30,7 +30,6 @@ from rag_assets.memory.records import (
 )
 from rag_assets.memory.render import iso
 from rag_assets.store import StoreBusyError
-from rag_assets.tables import read_table_if_exists
 
 MAX_K = 50
 
@@ -202,7 +201,7 @@ def _tail_rows(source: str, st, kind: str, seen: set[str]) -> list[dict]:
 def _from_snapshot(data_dir, source: str, spec: ModelSpec, qvec: np.ndarray, kind: str, category: str | None,
                    tags: list[str], limit: int) -> tuple[list[tuple[dict, float]], int]:
     """The asset's snapshot table in place of the collection (store busy or not built for this model)."""
-    table = read_table_if_exists(snapshot_path(data_dir, source))
+    table = snapshot_table(data_dir, source)
     if table is None or table.meta.get("model_version") != spec.version or table.vectors is None:
         return [], 0
     rows = [row_from_payload(r) for r in table.df[POINT_COLUMNS].to_dict("records")]
