@@ -16,7 +16,6 @@ the first search pays its load.
 from __future__ import annotations
 
 import argparse
-import hmac
 import ipaddress
 import sys
 from typing import Annotated
@@ -30,7 +29,7 @@ from rag_assets import settings
 from rag_assets.retrieval.answer import MAX_BUDGET, MIN_BUDGET
 from rag_assets.retrieval.search import DEFAULT_MODE, Searcher, payload_filter
 from rag_assets.service.errors import one_line
-from rag_assets.service.health import ops_routes
+from rag_assets.service.health import bearer_authorized, ops_routes, unauthorized
 from rag_assets.service.metrics import observe
 from rag_assets.service.stores import embedded_lock, open_store_for_reading
 from rag_assets.service.tool_errors import tool_errors
@@ -233,20 +232,12 @@ class BearerAuth:
     """ASGI wrapper: every HTTP request must carry `Authorization: Bearer <token>`, else 401."""
 
     def __init__(self, app, token: str):
-        self.app, self.token = app, token.encode()
+        self.app, self.token = app, token
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and not self._authorized(dict(scope["headers"]).get(b"authorization", b"")):
-            from starlette.responses import JSONResponse
-
-            response = JSONResponse({"error": "unauthorized", "error_description": "missing or wrong bearer token"},
-                                    status_code=401, headers={"WWW-Authenticate": 'Bearer realm="rag-assets"'})
-            return await response(scope, receive, send)
+        if scope["type"] == "http" and not bearer_authorized(scope, self.token):
+            return await unauthorized()(scope, receive, send)
         await self.app(scope, receive, send)
-
-    def _authorized(self, header: bytes) -> bool:
-        scheme, _, credentials = header.partition(b" ")
-        return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self.token)
 
 
 def is_loopback(host: str) -> bool:

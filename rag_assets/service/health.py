@@ -119,10 +119,19 @@ def readiness() -> tuple[bool, dict]:
     return ready, body
 
 
-def _authorized(scope, token: str) -> bool:
+def bearer_authorized(scope, token: str) -> bool:
+    """Whether an ASGI request carries `Authorization: Bearer <token>` (compared in constant time)."""
     header = dict(scope.get("headers") or []).get(b"authorization", b"")
     scheme, _, credentials = header.partition(b" ")
     return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), token.encode())
+
+
+def unauthorized():
+    """The 401 answer of /mcp and /metrics."""
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"error": "unauthorized", "error_description": "missing or wrong bearer token"},
+                        status_code=401, headers={"WWW-Authenticate": 'Bearer realm="rag-assets"'})
 
 
 def ops_routes(app, token: str | None = None):
@@ -141,9 +150,8 @@ def ops_routes(app, token: str | None = None):
         elif scope["path"] == "/readyz":
             ready, body = await run_in_threadpool(readiness)
             response = JSONResponse(body, status_code=200 if ready else 503)
-        elif token and not _authorized(scope, token):
-            response = JSONResponse({"error": "unauthorized", "error_description": "missing or wrong bearer token"},
-                                    status_code=401, headers={"WWW-Authenticate": 'Bearer realm="rag-assets"'})
+        elif token and not bearer_authorized(scope, token):
+            response = unauthorized()
         else:
             from rag_assets.service.metrics import CONTENT_TYPE_LATEST, render
 
