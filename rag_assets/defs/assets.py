@@ -283,10 +283,9 @@ def collection_alias(context: dg.AssetExecutionContext, config: AliasConfig, sto
         if not s.collection_exists(name):  # never built: nothing to check, nothing to point at
             raise dg.Failure(f"source '{source}' is not indexed with model '{spec.key}' (no collection {name}); "
                              f"build it first: rag-assets index {source} --model {spec.key}")
-    chunks_table = settings.tables.chunks(source)
-    if chunks_table is None:
-        raise dg.Failure(f"source '{source}': chunks are not materialized")
-    with store.open() as s:
+        chunks_table = settings.tables.chunks(source)
+        if chunks_table is None:
+            raise dg.Failure(f"source '{source}': chunks are not materialized")
         ok, meta = collection_quality(s, name, chunks_table.df, chunks_table.meta.get("commit", ""))
         recall_ok, reason, recall_meta = golden_gate(s, settings, source, spec.key, report_all=False)
         before = s.resolve_alias(source)
