@@ -51,18 +51,21 @@ def env(tmp_path, monkeypatch):
 
 
 @contextmanager
-def store_held_by_another_process(data_dir, collection: str = "demo"):
-    """Another process opens the embedded store and keeps it, as a running index run would."""
+def index_run_writing(data_dir, collection: str = "demo"):
+    """Another process in the middle of an index run: it has begun writing the collection (here: deleted
+    every point of its copy) and not published yet. Searches must keep answering from the published state."""
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
         from rag_assets.store import open_store
         s = open_store({str(data_dir)!r})
-        s.count({collection!r})
-        print("holding", flush=True)
-        time.sleep(60)
+        ids = sorted(s.ids({collection!r}))
+        s.delete({collection!r}, ids)
+        assert s.count({collection!r}) == 0
+        print("writing", flush=True)
+        time.sleep(120)
     """)], stdout=subprocess.PIPE, text=True, env=os.environ.copy())
     try:
-        assert holder.stdout.readline().strip() == "holding"
+        assert holder.stdout.readline().strip() == "writing"
         yield
     finally:
         holder.kill()

@@ -13,7 +13,7 @@ import pytest
 from rag_assets.cli import main
 from rag_assets.store import open_store
 from rag_assets.store.backup import BackupError, list_snapshots, read_manifest, restore_store, snapshot_store
-from rag_assets_tests.conftest import store_held_by_another_process
+from rag_assets_tests.conftest import index_run_writing
 from rag_assets_tests.gitrepo import make_repo
 from rag_assets_tests.test_pipeline import MATH, SHOP
 
@@ -129,12 +129,11 @@ def test_snapshot_restore_into_a_fresh_data_dir_searches_the_same(env, tmp_path,
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "not empty" in err and "--force" in err
 
-    # A writer holds the store: the snapshot is refused, never taken half-written.
+    # During an index run the snapshot holds the published state, never the run's half-written copy.
     monkeypatch.setenv("RAG_DATA_DIR", str(env.data_dir))
-    with store_held_by_another_process(env.data_dir, "demo"):
-        assert main(["store", "snapshot", "--out", str(tmp_path / "bk")]) != 0
-        assert "locked by another process" in capsys.readouterr().err
-    assert len(list((tmp_path / "bk").iterdir())) == 1  # no partial file left behind
+    with index_run_writing(env.data_dir, "demo__minilm-l6"):  # its copy has 0 points
+        assert main(["store", "snapshot", "--out", str(tmp_path / "during")]) == 0
+        assert "1 collections, 6 points, 1 aliases" in capsys.readouterr().out
 
     # The nightly job keeps the newest RAG_BACKUP_KEEP snapshots.
     monkeypatch.setenv("RAG_BACKUP_DIR", str(tmp_path / "nightly"))

@@ -8,7 +8,7 @@ import pytest
 from dagster import instance_for_test
 
 from rag_assets.cli import main
-from rag_assets_tests.conftest import Env, store_held_by_another_process
+from rag_assets_tests.conftest import Env, index_run_writing
 from rag_assets_tests.gitrepo import commit, make_repo
 from rag_assets_tests.test_pipeline import MATH, SHOP
 
@@ -99,12 +99,14 @@ def test_bad_input_is_one_line_nonzero(indexed, capsys, tmp_path):
         assert needle in err and "\n" not in err, err
 
 
-def test_search_while_store_is_busy_fails_clearly(indexed, indexed_world, capsys):
-    with store_held_by_another_process(indexed_world[0].data_dir):
-        assert main(["search", "fibonacci", "--source", "demo"]) == 1
-        err = capsys.readouterr().err
-        assert "locked by another process" in err and "QDRANT_URL" in err
-    assert main(["search", "fibonacci", "--source", "demo", "--k", "1"]) == 0  # and it still works afterwards
+def test_search_during_an_index_run_answers_from_the_published_state(indexed, indexed_world, capsys):
+    assert main(["search", "fibonacci", "--source", "demo", "--json"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    with index_run_writing(indexed_world[0].data_dir, "demo__minilm-l6"):  # its copy has 0 points
+        assert main(["search", "fibonacci", "--source", "demo", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out) == before
+        assert main(["collections"]) == 0 and "demo__minilm-l6" in capsys.readouterr().out
+    assert main(["search", "fibonacci", "--source", "demo", "--k", "1"]) == 0  # and after it (killed unpublished)
 
 
 def test_dry_run_and_sources_status(indexed, capsys):

@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from anyio.from_thread import start_blocking_portal
@@ -30,7 +31,7 @@ from rag_assets.mcp_server import main, request_index_run
 from rag_assets_tests.conftest import Env
 from rag_assets_tests.gitrepo import make_repo
 from rag_assets_tests.test_pipeline import MATH, SHOP
-from rag_assets_tests.conftest import store_held_by_another_process
+from rag_assets_tests.conftest import index_run_writing
 
 pytestmark = pytest.mark.slow  # loads the model and/or runs Dagster
 
@@ -229,15 +230,25 @@ def test_bad_arguments_are_one_line_tool_errors(stdio, tool, args, expected):
     assert expected in stdio.error(tool, **args)
 
 
-def test_busy_store_is_a_clear_error_and_an_idle_server_holds_nothing(stdio, world):
-    stdio.ok("search_code", query="fibonacci", source="demo", k=1)
-    with world.store() as s:  # the server closed the store after its call: others can open it
+def test_search_never_waits_for_an_index_run_and_sees_each_publish(stdio, world):
+    before = stdio.ok("search_code", query="fibonacci", source="demo", k=3)["result"]
+    with world.store() as s:  # the server keeps its reader open: others still open and write the store
         assert s.count("demo") > 0
-    with store_held_by_another_process(world.data_dir):
-        err = stdio.error("search_code", query="fibonacci", source="demo")
-        assert err.startswith("Error executing tool search_code: store busy:")
-        assert "locked by another process" in err and "QDRANT_URL" in err
-    assert stdio.ok("search_code", query="fibonacci", source="demo", k=1)["result"][0]["symbol"] == "fibonacci"
+    with index_run_writing(world.data_dir, "demo__minilm-l6"):  # its unpublished copy has 0 points
+        assert stdio.ok("search_code", query="fibonacci", source="demo", k=3)["result"] == before
+    with world.store() as s:  # a run publishes: the long-lived server moves to it on its next call
+        gone = [(pid, payload, vec) for pid, payload, vec in s.scroll("demo", with_vectors=True)
+                if payload["symbol"] == "fibonacci"]
+        s.delete("demo__minilm-l6", [pid for pid, _, _ in gone])
+    after = stdio.ok("search_code", query="fibonacci", source="demo", k=3)["result"]
+    assert "fibonacci" in {h["symbol"] for h in before} and "fibonacci" not in {h["symbol"] for h in after}
+    with world.store() as s:  # put it back for the other tests of this module
+        from rag_assets.contract import embedding_text
+        from rag_assets.store.sparse import encode_documents
+        texts = [embedding_text(p["path"], p["symbol"], p["text"], p.get("signature") or "") for _, p, _ in gone]
+        s.upsert("demo__minilm-l6", [g[0] for g in gone], np.stack([g[2] for g in gone]), [g[1] for g in gone],
+                 sparse=encode_documents(texts))
+    assert stdio.ok("search_code", query="fibonacci", source="demo", k=3)["result"] == before
 
 
 def test_reindex_queues_a_run_for_the_daemon(stdio, world):

@@ -23,7 +23,7 @@ from rag_assets.memory import api
 from rag_assets.memory.index import cluster, memory_collection_name, snapshot_meta
 from rag_assets.memory.log import Event, append, log_path, read_events
 from rag_assets.memory.records import Memory, MemoryInputError, replay
-from rag_assets_tests.conftest import Env, store_held_by_another_process
+from rag_assets_tests.conftest import Env, index_run_writing
 from rag_assets_tests.gitrepo import make_repo
 from rag_assets_tests.test_pipeline import MATH, SHOP
 
@@ -288,8 +288,8 @@ def test_asset_merges_near_duplicates_and_recall_merges_index_and_log(world):
     assert snapshot_meta(world.data_dir, "mem-d")["log_offset"] == log_path(world.data_dir, "mem-d").stat().st_size
     assert [h.id for h in recall("tabs or spaces in Go?", "mem-d", k=5)][0] == c["id"]
 
-    # An index run holding the store: recall reads the asset's snapshot table instead, same answer.
-    with store_held_by_another_process(world.data_dir, meta["collection"]):
+    # An index run writing the memory collection: recall answers from the published state, same answer.
+    with index_run_writing(world.data_dir, meta["collection"]):
         busy = recall("gofmt", "mem-d", k=1)
     assert busy[0].id == c["id"] and busy[0].indexed
 

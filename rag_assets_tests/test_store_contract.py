@@ -342,13 +342,16 @@ try:
         if sys.argv[3] == "delete":
             s.delete_collection("code_v1")
             print("DELETED")
+        elif sys.argv[3] == "write":
+            s.delete("code_v1", [s.query("code_v1", np.ones(%d, dtype=np.float32), k=1)[0].id])
+            print("WROTE")
         else:
             hits = s.query("code_v1", np.ones(%d, dtype=np.float32), k=3)
             print("OK", len(hits))
 except StoreBusyError as e:
     print("BUSY", e)
     sys.exit(3)
-""" % DIM
+""" % (DIM, DIM)
 
 
 def _run_child(data_dir: Path, engine: str, action: str = "query") -> subprocess.CompletedProcess:
@@ -363,9 +366,47 @@ def _run_child(data_dir: Path, engine: str, action: str = "query") -> subprocess
     )
 
 
+def test_edge_reads_never_wait_for_a_writer(filled, engine, data_dir):
+    """Edge: another process searches while this one writes, and sees the published state until the
+    writer publishes; a second writer (or a delete) is refused while the first holds the collection."""
+    if engine != "edge":
+        pytest.skip("copy-on-write generations are the Edge engine's")
+    store, ids, vectors, payloads = filled
+    store.query("code_v1", np.ones(DIM, dtype=np.float32), k=1)  # a reader holding it is no obstacle
+    assert _run_child(data_dir, engine).stdout.strip() == "OK 3"
+    store.delete("code_v1", ids[:N - 2])  # begins a write: only 2 points left in our unpublished copy
+    assert store.count("code_v1") == 2
+    out = _run_child(data_dir, engine)
+    assert (out.returncode, out.stdout.strip()) == (0, "OK 3"), out.stdout + out.stderr  # the published N
+    for action in ("write", "delete"):
+        out = _run_child(data_dir, engine, action)
+        assert out.returncode == 3, out.stdout + out.stderr
+        assert "being written by another process" in out.stdout
+    store.finalize("code_v1")  # publish
+    out = _run_child(data_dir, engine)
+    assert (out.returncode, out.stdout.strip()) == (0, "OK 2"), out.stdout + out.stderr
+
+
+def test_edge_failed_write_publishes_nothing(filled, engine, data_dir):
+    if engine != "edge":
+        pytest.skip("copy-on-write generations are the Edge engine's")
+    store, ids, *_ = filled
+    store.close()
+    with pytest.raises(RuntimeError):
+        with reopen(engine, data_dir) as s:
+            s.delete("code_v1", ids[:10])
+            raise RuntimeError("the run fails mid-write")
+    with reopen(engine, data_dir) as s:
+        assert s.count("code_v1") == N
+        # Only the published generation is left; the dropped copy and every pin are gone.
+        folder = data_dir / "qdrant_edge" / "code_v1"
+        assert sorted(p.name for p in folder.iterdir() if p.name.startswith("g")) == [
+            json.loads((folder / "CURRENT.json").read_text())["generation"]]
+
+
 def test_busy_store_in_another_process(filled, engine, data_dir):
-    if engine == "server":
-        pytest.skip("a server is shared by design")
+    if engine != "local":
+        pytest.skip("a server is shared by design; Edge readers use their own views")
     store, *_ = filled
     store.query("code_v1", np.ones(DIM, dtype=np.float32), k=1)  # holds the store open
     out = _run_child(data_dir, engine)

@@ -83,8 +83,10 @@ class VectorStoreResource(dg.ConfigurableResource):
                            engine=self.engine)
         try:
             yield store
-        finally:
-            store.close()
+        except BaseException:
+            store.abort()  # a failed step publishes nothing it half-wrote
+            raise
+        store.close()
 
 
 class DocsFetcherResource(dg.ConfigurableResource):

@@ -9,11 +9,11 @@ Archive layout: `manifest.json` (format, engine, time, source, aliases, and per 
 config and metadata), then the engine's folder: `qdrant_edge/aliases.json` + one shard folder per
 collection (its rag_collection.json holds the collection metadata), or `qdrant_local/` as a whole.
 
-Consistency: a copy is taken only while this process holds the store, so no writer can change it
-underneath: on Edge every shard copied is loaded (Edge's WAL lock) and flushed, and the catalog lock
-(aliases, metadata) is held while the files are read; in local mode the qdrant-client folder lock is held.
-A store held by another process (an index run) fails at once with the usual "store busy" error. A
-Qdrant server has its own snapshot API; this module refuses it.
+Consistency: on Edge each collection's published generation is copied, pinned so that it is not
+collected meanwhile; published generations are never written, so a snapshot taken during an index run
+holds the state searches see, not the run's half-written next one. In local mode the qdrant-client folder
+lock is held (a store held by another process fails at once with "store busy"). A Qdrant server has its
+own snapshot API; this module refuses it.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rag_assets import settings
+from rag_assets.store._files import read_json
 from rag_assets.store.base import StoreError
 
 FORMAT = 1
@@ -131,25 +132,55 @@ def _for_source(source: str | None, names, aliases: dict) -> tuple[list[str], di
 
 
 def _snapshot_edge(root: Path, tar: tarfile.TarFile, source: str | None) -> dict:
-    from rag_assets.store._files import file_lock
-    from rag_assets.store.edge_store import ALIASES_FILE, CATALOG_LOCK, CONFIG_FILE, EdgeStore
+    """Each collection's published generation, pinned while it is copied: generations are never written
+    once published, so the copy is consistent without stopping an index run (which writes the next one)."""
+    import qdrant_edge as qe
+
+    from rag_assets.store.edge_generations import CURRENT_FILE, LEGACY, META_FILE, Generations
+    from rag_assets.store.edge_store import ALIASES_FILE, CONFIG_FILE, EdgeStore
 
     if not root.is_dir():
         raise BackupError(f"no Edge store at {root} (nothing to snapshot)")
     store = EdgeStore(root)
+    pins = []
     try:
-        all_names = [p.name for p in sorted(root.iterdir()) if (p / CONFIG_FILE).is_file()]
+        all_names = list(store.list_collections())
         names, aliases = _for_source(source, all_names, store.aliases())
+        collections = {}
         for name in names:
-            store._shard(name).flush()  # load = take its WAL lock (busy -> StoreBusyError); flush its segments
-        with file_lock(root / CATALOG_LOCK):  # aliases and metadata stay as they are while we read them
-            aliases = _for_source(source, all_names, store.aliases())[1]
-            manifest = _manifest("edge", source, store, names, aliases)
-            _add_json(tar, MANIFEST, manifest)
-            _add_json(tar, f"{EDGE_DIR}/{ALIASES_FILE}", aliases)
-            for name in names:
-                _add_tree(tar, root / name, f"{EDGE_DIR}/{name}")
+            gens = Generations(root / name)
+            pin = gens.pin(view=True)
+            pins.append(pin)
+            shard = qe.EdgeShard.load(str(pin.view))
+            try:
+                points = shard.count(qe.CountRequest(exact=True))
+            finally:
+                shard.close()
+            config = read_json(root / name / CONFIG_FILE) or {}
+            meta = read_json(gens.path(pin.generation) / META_FILE)
+            if meta is None:  # a collection written before generations: metadata in its config
+                meta = config.pop("metadata", {})
+            collections[name] = (pin, points, config, meta)
+        manifest = {"format": FORMAT, "engine": "edge", "source": source, "aliases": aliases,
+                    "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "collections": {n: {"points": pts, "config": store.collection_config(n), "metadata": meta}
+                                    for n, (_, pts, _, meta) in collections.items()}}
+        _add_json(tar, MANIFEST, manifest)
+        _add_json(tar, f"{EDGE_DIR}/{ALIASES_FILE}", aliases)
+        for name, (pin, points, config, meta) in collections.items():
+            gen = "g000001-000000" if pin.generation == LEGACY else pin.generation
+            _add_json(tar, f"{EDGE_DIR}/{name}/{CONFIG_FILE}", {k: v for k, v in config.items() if k != "metadata"})
+            _add_json(tar, f"{EDGE_DIR}/{name}/{CURRENT_FILE}", {"generation": gen, "points": points})
+            _add_json(tar, f"{EDGE_DIR}/{name}/{gen}/{META_FILE}", meta)
+            folder = Generations(root / name).path(pin.generation)
+            for part in ("edge_config.json", "segments", "wal"):  # the WAL carries the operation counter
+                if (folder / part).is_dir():
+                    _add_tree(tar, folder / part, f"{EDGE_DIR}/{name}/{gen}/{part}")
+                elif (folder / part).is_file():
+                    tar.add(folder / part, arcname=f"{EDGE_DIR}/{name}/{gen}/{part}", recursive=False)
     finally:
+        for pin in pins:
+            pin.release()
         store.close()
     return manifest
 
@@ -247,6 +278,7 @@ def restore_store(archive: str | Path, data_dir: str | Path | None = None, *, fo
 
 def _restore_edge(src: Path, root: Path, manifest: dict, whole: bool) -> None:
     from rag_assets.store._files import file_lock, read_json, write_json_atomic
+    from rag_assets.store.edge_generations import Generations
     from rag_assets.store.edge_store import ALIASES_FILE, CATALOG_LOCK, CONFIG_FILE, EdgeStore
 
     missing = [n for n in manifest["collections"] if not (src / n / CONFIG_FILE).is_file()]
@@ -257,8 +289,8 @@ def _restore_edge(src: Path, root: Path, manifest: dict, whole: bool) -> None:
     try:
         existing = [p.name for p in root.iterdir() if (p / CONFIG_FILE).is_file()]
         replaced = existing if whole else [n for n in existing if n in manifest["collections"]]
-        for name in replaced:
-            store._shard(name)  # hold each first: one another process has open fails here, before any change
+        for name in replaced:  # one an index run is writing fails here, before any change
+            os.close(Generations(root / name).hold_writer())
         if whole:  # the alias table is replaced anyway (and may be the damaged file being repaired)
             with file_lock(root / CATALOG_LOCK):
                 write_json_atomic(root / ALIASES_FILE, {})

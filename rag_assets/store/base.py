@@ -260,6 +260,8 @@ class VectorStore(Protocol):
 
     def close(self) -> None: ...
 
+    def abort(self) -> None: ...
+
     def __enter__(self) -> "VectorStore": ...
 
     def __exit__(self, *exc: object) -> None: ...
@@ -316,8 +318,12 @@ class StoreBase:
     def close(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def abort(self) -> None:
+        """Close after a failure. Engines that stage writes (Edge) drop what was not published."""
+        self.close()
+
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc: object) -> None:
+        self.abort() if exc_type is not None else self.close()

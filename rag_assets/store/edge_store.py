@@ -13,18 +13,22 @@ Edge applies IDF natively). Hybrid queries are one shard.query with two prefetch
 Edge's own RRF. Collections created before hybrid search (no "dense_vector" in their config)
 keep their unnamed dense vector and answer dense queries only.
 
-Locking: Edge takes an exclusive lock on the shard's WAL when a shard is loaded and keeps
-it until close(); a second loader (another process, or another store in this one) fails
-with WouldBlock, which we report as StoreBusyError. Shards are opened lazily, so a store
-only holds the collections it has touched.
+Reads never wait for writes: a collection is a series of copy-on-write generations
+(edge_generations.py). A store's first write to a collection copies the published generation and
+takes the collection's writer lock (a second writer gets StoreBusyError); finalize() or close()
+publishes the copy in one atomic rename, abort() (a failed step) drops it. Readers load a private
+view of the published generation, so any number of processes search while an index run writes,
+and a long-lived reader moves to a newer generation on its next call.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
-import uuid
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -32,6 +36,14 @@ import numpy as np
 import qdrant_edge as qe
 
 from rag_assets.store._files import file_lock, read_json, write_json_atomic
+from rag_assets.store.edge_generations import (
+    CURRENT_FILE,
+    META_FILE,
+    WRITER_LOCK,
+    Generations,
+    Pin,
+    Writer,
+)
 from rag_assets.store.base import (
     DEFAULT_OVERSAMPLING,
     DEFAULT_RRF_K,
@@ -108,15 +120,25 @@ def _quantization_config(quantization: str | None):
     return None
 
 
+@dataclass
+class _Held:
+    """A shard this store has loaded: a reader's view of a published generation, or the writer's copy."""
+
+    shard: qe.EdgeShard
+    generation: str
+    pin: Pin | None = None  # reading: keeps the generation from being collected
+    writer: Writer | None = None  # writing: the unpublished copy, and the writer lock
+
+
 class EdgeStore(StoreBase):
     engine = "edge"
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._shards: dict[str, qe.EdgeShard] = {}
-        self._configs: dict[str, dict] = {}  # configs of the shards we hold (metadata not used)
-        self._lock = threading.RLock()  # guards the shard cache within this process
+        self._held: dict[str, _Held] = {}
+        self._configs: dict[str, dict] = {}  # configs of the collections we hold (metadata not used)
+        self._lock = threading.RLock()  # guards the held shards within this process
         self._closed = False
 
     # ---- paths, catalog -------------------------------------------------------------
@@ -124,22 +146,27 @@ class EdgeStore(StoreBase):
     def _dir(self, name: str) -> Path:
         return self.root / check_name(name)
 
+    def _gens(self, name: str) -> Generations:
+        return Generations(self._dir(name))
+
     def _config(self, name: str) -> dict | None:
-        """The collection's rag_collection.json, or None if it is not a (complete) collection."""
+        """The collection's rag_collection.json when it is a published collection (or one we are writing)."""
         if name in self._configs:
             return self._configs[name]
         cfg = read_json(self._dir(name) / CONFIG_FILE)
-        if cfg is not None and name in self._shards:
-            # While we hold the shard no other process can delete or recreate it: cache.
-            self._configs[name] = cfg
-        return cfg
+        if cfg is None:
+            return None
+        if name in self._held:
+            self._configs[name] = cfg  # the config never changes once created
+            return cfg
+        return cfg if self._gens(name).current() is not None else None
 
     def _catalog_lock(self):
         return file_lock(self.root / CATALOG_LOCK)
 
     def _resolve(self, name: str) -> str:
         """Collection name for `name`, following an alias; CollectionNotFoundError otherwise."""
-        if name in self._shards or self._config(name) is not None:
+        if name in self._held or self._config(name) is not None:
             return name
         target = self.aliases().get(name)
         if target is not None and self._config(target) is not None:
@@ -147,15 +174,48 @@ class EdgeStore(StoreBase):
         raise CollectionNotFoundError(f"Edge collection or alias {name!r} not found under {self.root}")
 
     def _shard(self, name: str) -> qe.EdgeShard:
-        """The open shard for collection `name` (already resolved), loading it on first use."""
+        """The shard to read collection `name` (already resolved): the one we are writing, else a view of
+        the published generation, re-opened when a newer one has been published since."""
         with self._lock:
             if self._closed:
                 raise StoreError("the Edge store is closed")
-            shard = self._shards.get(name)
-            if shard is None:
-                shard = self._load(self._dir(name))
-                self._shards[name] = shard
+            held = self._held.get(name)
+            if held is not None and held.writer is not None:
+                return held.shard
+            gens = self._gens(name)
+            current = gens.current()
+            if held is not None and held.generation == current:
+                return held.shard
+            if current is None:
+                raise CollectionNotFoundError(f"Edge collection {name!r} not found under {self.root}")
+            pin = gens.pin(view=True)
+            try:
+                shard = self._load(pin.view)
+            except BaseException:
+                pin.release()
+                raise
+            self._release(name)
+            self._held[name] = _Held(shard, pin.generation, pin=pin)
             return shard
+
+    def _writing(self, name: str) -> _Held:
+        """This store's writable copy of collection `name`, begun on the first write: the next generation,
+        copied from the published one. Readers keep the published one until we publish."""
+        with self._lock:
+            if self._closed:
+                raise StoreError("the Edge store is closed")
+            held = self._held.get(name)
+            if held is not None and held.writer is not None:
+                return held
+            writer = self._gens(name).begin_write()
+            try:
+                shard = self._load(writer.path) if writer.base is not None else None
+            except BaseException:
+                self._gens(name).discard(writer)
+                raise
+            self._release(name)
+            held = self._held[name] = _Held(shard, writer.generation, writer=writer)
+            return held
 
     @staticmethod
     def _load(path: Path) -> qe.EdgeShard:
@@ -166,13 +226,33 @@ class EdgeStore(StoreBase):
                 raise StoreBusyError(busy_message(path)) from e
             raise StoreError(f"cannot open Edge shard {path}: {e}") from e
 
-    def _close_shard(self, name: str) -> None:
+    def _publish(self, name: str) -> None:
+        """Flush the writer's copy and make it the collection's current generation (one atomic rename).
+        The shard stays loaded, read-only from now on, for this store's own reads."""
+        held = self._held[name]
+        held.shard.flush()  # a view loads segments only: everything must be in them
+        points = held.shard.count(qe.CountRequest(exact=True))
+        held.pin = self._gens(name).publish(held.writer, {"points": points, "published_at": time.time()})
+        held.writer = None
+
+    def _release(self, name: str, *, publish: bool = False) -> None:
+        """Unload collection `name`: publish (or discard) what we wrote, close the shard, drop the pin."""
         with self._lock:
-            self._configs.pop(name, None)
-            shard = self._shards.pop(name, None)
-            if shard is not None:
-                shard.flush()  # cheap; spares a WAL replay on the next load
-                shard.close()
+            held = self._held.get(name)
+            if held is None:
+                return
+            try:
+                if held.writer is not None and publish and held.shard is not None:
+                    self._publish(name)
+            finally:
+                self._held.pop(name, None)
+                self._configs.pop(name, None)
+                if held.shard is not None:
+                    held.shard.close()
+                if held.writer is not None:
+                    self._gens(name).discard(held.writer)
+                if held.pin is not None:
+                    held.pin.release()
 
     # ---- collections ----------------------------------------------------------------
 
@@ -191,7 +271,8 @@ class EdgeStore(StoreBase):
         """Create the shard + payload indexes if missing. `indexing_threshold` (KB of vectors,
         Qdrant's default 10 000 when None) is the segment size from which finalize() builds
         HNSW and quantized vectors; smaller segments are brute-forced, which is fast anyway.
-        `sparse` adds the "sparse" BM25 vector (IDF applied by Edge at query time)."""
+        `sparse` adds the "sparse" BM25 vector (IDF applied by Edge at query time).
+        A new collection becomes visible to other stores when it is published (finalize or close)."""
         distance = check_distance(distance)
         quantization = check_quantization(quantization)
         path = self._dir(name)
@@ -210,9 +291,15 @@ class EdgeStore(StoreBase):
             if name in self.aliases():
                 raise StoreError(f"{name!r} is already an alias; pick another collection name")
             if path.exists():
-                # Left over from a crash before the config was written: drop the partial shard.
-                self._load(path).close()  # raises StoreBusyError if someone holds it
-                shutil.rmtree(path)
+                # Left over from a crash before anything was published: drop it (unless a writer holds it).
+                fd = self._gens(name).hold_writer()
+                try:
+                    for p in path.iterdir():
+                        if p.name != WRITER_LOCK:
+                            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+                finally:
+                    os.close(fd)
+            writer = self._gens(name).begin_write()
             config = qe.EdgeConfig(
                 vectors={DENSE_VECTOR: qe.EdgeVectorParams(size=dim, distance=_DISTANCE[distance])},
                 sparse_vectors=(
@@ -229,15 +316,15 @@ class EdgeStore(StoreBase):
                 ),
             )
             try:
-                shard = qe.EdgeShard.create(str(path), config)
+                shard = qe.EdgeShard.create(str(writer.path), config)
             except Exception as e:
-                if _is_lock_error(e):
-                    raise StoreBusyError(busy_message(path)) from e
-                raise StoreError(f"cannot create Edge shard {path}: {e}") from e
+                self._gens(name).discard(writer)
+                raise StoreError(f"cannot create Edge shard {writer.path}: {e}") from e
             for field, schema in PAYLOAD_INDEXES.items():
                 shard.update(qe.UpdateOperation.create_field_index(field, _SCHEMA[schema]))
             shard.flush()
-            self._shards[name] = shard
+            self._held[name] = _Held(shard, writer.generation, writer=writer)
+            write_json_atomic(writer.path / META_FILE, {})
             write_json_atomic(
                 path / CONFIG_FILE,
                 {
@@ -250,7 +337,6 @@ class EdgeStore(StoreBase):
                     "dense_vector": DENSE_VECTOR,
                     "sparse_vector": SPARSE_VECTOR if sparse else None,
                     "created_at": time.time(),
-                    "metadata": {},
                 },
             )
             return True
@@ -259,36 +345,40 @@ class EdgeStore(StoreBase):
         return self._config(name) is not None
 
     def list_collections(self) -> dict[str, int]:
-        names = sorted(p.name for p in self.root.iterdir() if (p / CONFIG_FILE).is_file())
+        names = sorted(p.name for p in self.root.iterdir() if p.is_dir() and self._config(p.name) is not None)
         return {n: self._count_all(n) for n in names}
 
     def _count_all(self, name: str) -> int:
         with self._lock:
-            if name in self._shards:
-                return self._shards[name].count(qe.CountRequest(exact=True))
-            # Listing should not keep every shard locked: open, count, close again.
-            shard = self._load(self._dir(name))
-            try:
-                return shard.count(qe.CountRequest(exact=True))
-            finally:
-                shard.close()
+            if name in self._held:
+                return self._held[name].shard.count(qe.CountRequest(exact=True))
+        points = self._gens(name).current_info().get("points")
+        if points is not None:  # recorded when the generation was published: no shard to open
+            return int(points)
+        try:
+            return self._shard(name).count(qe.CountRequest(exact=True))
+        finally:
+            self._release(name)  # listing should not keep every collection open
 
     def delete_collection(self, name: str) -> None:
         path = self._dir(name)
         with self._lock, self._catalog_lock():
             if not path.exists():
                 return
-            if name in self._shards:
-                self._close_shard(name)
-            else:
-                self._load(path).close()  # never delete a shard another process has open
-            # Config first: a crash mid-rmtree then leaves a partial folder, not a broken collection.
-            (path / CONFIG_FILE).unlink(missing_ok=True)
-            aliases = self._read_aliases()
-            kept = {a: c for a, c in aliases.items() if c != name}  # Qdrant drops them too
-            if kept != aliases:
-                write_json_atomic(self.root / ALIASES_FILE, kept)
-            shutil.rmtree(path)
+            self._release(name)  # what we were writing is dropped with it
+            fd = self._gens(name).hold_writer()  # never delete under another process's index run
+            try:
+                # Config first: a crash mid-rmtree then leaves a partial folder, not a broken collection.
+                (path / CONFIG_FILE).unlink(missing_ok=True)
+                (path / CURRENT_FILE).unlink(missing_ok=True)
+                aliases = self._read_aliases()
+                kept = {a: c for a, c in aliases.items() if c != name}  # Qdrant drops them too
+                if kept != aliases:
+                    write_json_atomic(self.root / ALIASES_FILE, kept)
+                # Readers that have it open keep their memory-mapped files until they close.
+                shutil.rmtree(path)
+            finally:
+                os.close(fd)
 
     # ---- points ---------------------------------------------------------------------
 
@@ -310,7 +400,7 @@ class EdgeStore(StoreBase):
         vecs = self._checked_points(real, ids, vectors, payloads, sparse, bool(cfg.get("sparse_vector")))
         if len(ids) and vecs.shape[1] != cfg["dim"]:
             raise StoreError(f"vectors have dim {vecs.shape[1]}, collection {real!r} expects {cfg['dim']}")
-        shard = self._shard(real)
+        shard = self._writing(real).shard
         for start in range(0, len(ids), batch_size):
             stop = min(start + batch_size, len(ids))
             points = [
@@ -327,12 +417,13 @@ class EdgeStore(StoreBase):
 
     def delete(self, name: str, ids: Sequence[str]) -> None:
         if len(ids):
-            shard = self._shard(self._resolve(name))
+            shard = self._writing(self._resolve(name)).shard
             shard.update(qe.UpdateOperation.delete_points([canonical_id(i) for i in ids]))
 
     def count(self, name: str, filter: FilterDict | None = None) -> int:
-        shard = self._shard(self._resolve(name))
-        return shard.count(qe.CountRequest(exact=True, filter=_edge_filter(filter)))
+        with self._lock:  # a newer generation may replace the shard: not while another thread uses it
+            shard = self._shard(self._resolve(name))
+            return shard.count(qe.CountRequest(exact=True, filter=_edge_filter(filter)))
 
     def query(
         self,
@@ -355,7 +446,6 @@ class EdgeStore(StoreBase):
         check_query(mode, vector, sparse_vector, k, prefetch_k, rrf_k)
         real = self._resolve(name)
         cfg = self._config(real)
-        shard = self._shard(real)
         if mode != "dense" and not cfg.get("sparse_vector"):
             raise no_sparse_error(real)
         flt = _edge_filter(filter)
@@ -386,7 +476,9 @@ class EdgeStore(StoreBase):
                 )
         # Only dense distances can be lower-is-better; BM25 dot products and RRF are not.
         sign = -1.0 if mode == "dense" and cfg["distance"] in LOWER_IS_BETTER else 1.0
-        return ranked([Hit(str(p.id), sign * p.score, p.payload or {}) for p in shard.query(request)])
+        with self._lock:
+            points = self._shard(real).query(request)
+        return ranked([Hit(str(p.id), sign * p.score, p.payload or {}) for p in points])
 
     @staticmethod
     def _dense_query(cfg: dict, vector) -> qe.Query:
@@ -422,22 +514,23 @@ class EdgeStore(StoreBase):
         """Dense vectors of these points (missing ids are absent from the result)."""
         real = self._resolve(name)
         dense_name = self._config(real).get("dense_vector")
-        records = self._shard(real).retrieve(point_ids=[uuid.UUID(i) for i in ids], with_payload=False,
-                                             with_vector=[dense_name] if dense_name else True)
+        with self._lock:
+            records = self._shard(real).retrieve(point_ids=[uuid.UUID(i) for i in ids], with_payload=False,
+                                                 with_vector=[dense_name] if dense_name else True)
         return {str(r.id): np.asarray(r.vector[dense_name] if dense_name else r.vector, dtype=np.float32)
                 for r in records}
 
     def _scroll(self, name: str, *, with_payload: bool, with_vectors: bool, batch: int):
         real = self._resolve(name)
         dense_name = self._config(real).get("dense_vector")
-        shard = self._shard(real)
         with_vector = ([dense_name] if dense_name else True) if with_vectors else False
         offset = None
         while True:
             request = qe.ScrollRequest(
                 offset=offset, limit=batch, with_payload=with_payload, with_vector=with_vector
             )
-            records, offset = shard.scroll(request)
+            with self._lock:  # one batch at a time: never held across a yield
+                records, offset = self._shard(real).scroll(request)
             for r in records:
                 vec = None
                 if with_vectors:
@@ -468,38 +561,68 @@ class EdgeStore(StoreBase):
             aliases[alias] = collection
             write_json_atomic(self.root / ALIASES_FILE, aliases)  # one rename: atomic move
 
-    # ---- metadata -------------------------------------------------------------------
+    # ---- metadata ----------------------------------------------------------------------
+
+    def _meta_path(self, name: str) -> Path | None:
+        held = self._held.get(name)
+        if held is not None:
+            return self._gens(name).path(held.generation) / META_FILE
+        current = self._gens(name).current()
+        return None if current is None else self._gens(name).path(current) / META_FILE
 
     def set_metadata(self, name: str, meta: dict) -> None:
+        """Stored with the points of the generation being written, so both are published together.
+        Unchanged metadata writes nothing (a no-op run copies no generation)."""
         real = self._resolve(name)
-        self._shard(real)  # only the process holding the shard may write its metadata
-        path = self._dir(real) / CONFIG_FILE
-        with self._catalog_lock():
-            cfg = read_json(path)
-            cfg["metadata"] = {**cfg.get("metadata", {}), **meta}
-            write_json_atomic(path, cfg)
+        old = self.get_metadata(real)
+        if {**old, **meta} == old:
+            return
+        path = self._gens(real).path(self._writing(real).generation) / META_FILE
+        write_json_atomic(path, {**old, **meta})
 
     def get_metadata(self, name: str) -> dict:
-        cfg = read_json(self._dir(self._resolve(name)) / CONFIG_FILE) or {}
-        return dict(cfg.get("metadata", {}))
+        real = self._resolve(name)
+        with self._lock:
+            path = self._meta_path(real)
+        meta = read_json(path) if path is not None else None
+        if meta is None:  # written before generations: in the collection's config
+            meta = (read_json(self._dir(real) / CONFIG_FILE) or {}).get("metadata", {})
+        return dict(meta)
 
     # ---- lifecycle ------------------------------------------------------------------
 
     def payload_indexes(self, name: str) -> list[str]:
         """Payload fields with an index, as the engine reports them."""
-        return sorted(self._shard(self._resolve(name)).info().payload_schema)
+        with self._lock:
+            return sorted(self._shard(self._resolve(name)).info().payload_schema)
 
     def finalize(self, name: str) -> None:
-        """Flush, then build HNSW / quantized vectors / merged segments. Blocks until done."""
-        shard = self._shard(self._resolve(name))
-        shard.flush()
-        shard.optimize()
+        """Build HNSW / quantized vectors / merged segments, then publish what this store wrote: searches
+        move to it in one step. Blocks until done. Nothing written: nothing to do."""
+        real = self._resolve(name)
+        with self._lock:
+            held = self._held.get(real)
+            if held is None or held.writer is None:
+                return
+            held.shard.flush()
+            held.shard.optimize()
+            self._publish(real)
 
     def close(self) -> None:
+        """Publish what was written and unload everything."""
+        self._close(publish=True)
+
+    def abort(self) -> None:
+        """Unload everything, dropping what was written and not yet published (a failed run)."""
+        self._close(publish=False)
+
+    def _close(self, publish: bool) -> None:
         with self._lock:
-            for name in list(self._shards):
-                self._close_shard(name)
-            self._closed = True
+            try:
+                for name in list(self._held):
+                    self._release(name, publish=publish)
+            finally:
+                self._closed = True
 
     def __repr__(self) -> str:
         return f"EdgeStore({str(self.root)!r})"
