@@ -42,16 +42,18 @@ EDGE_CONFIG = "edge_config.json"
 # g<number>-<random>: numbered for order, random so a recreated collection never repeats a name
 # that a long-lived reader still holds.
 _GEN_RE = re.compile(r"^g(\d{6,})-[0-9a-f]{6}$")
-# Room a reader needs for its view's WAL header, and a writer beyond the copy it makes. Below it Edge
-# would fault on a memory-mapped write (SIGBUS, no message): we refuse first, in one line.
-MIN_FREE_BYTES = 64 * 1024 * 1024
+# Room a reader needs for its view's WAL, and a writer beyond the copy it makes (WAL and new segments).
+# Short of it Edge faults on a memory-mapped write (SIGBUS: the process dies with no message), so we
+# refuse first, in one line.
+READ_ROOM = 8 * 2**20
+WRITE_ROOM = 64 * 2**20
 
 
 def check_free_space(root: Path, need: int, doing: str) -> None:
     free = shutil.disk_usage(root).free
-    if free < need + MIN_FREE_BYTES:
-        raise StoreError(f"no space left on the device of {root} ({free // 2**20} MB free, "
-                         f"{(need + MIN_FREE_BYTES) // 2**20} MB needed) to {doing}: free some disk space")
+    if free < need:
+        raise StoreError(f"no space left on the device of {root} ({free // 2**20} MB free, about "
+                         f"{-(-need // 2**20)} MB needed to {doing}): free some disk space and retry")
 
 
 def _flock(path: Path, exclusive: bool, block: bool) -> int | None:
@@ -190,7 +192,7 @@ class Generations:
             pin = Pin(gen, folder, fd)
             if view:
                 try:
-                    check_free_space(self.folder, 0, f"open {self.folder.name} for searching")
+                    check_free_space(self.folder, READ_ROOM, f"open {self.folder.name} for searching")
                     shutil.copy2(self.path(gen) / EDGE_CONFIG, folder / EDGE_CONFIG)
                     os.symlink(self.path(gen).resolve() / "segments", folder / "segments")
                 except BaseException:
@@ -218,7 +220,7 @@ class Generations:
             path = self.folder / gen
             copied = 0
             if base is not None:
-                check_free_space(self.folder, _allocated(self.path(base) / "segments"),
+                check_free_space(self.folder, _allocated(self.path(base) / "segments") + WRITE_ROOM,
                                  f"write a new version of {self.folder.name}")
                 try:
                     copied = copy_shard(self.path(base), path)
@@ -229,7 +231,7 @@ class Generations:
                     shutil.rmtree(path, ignore_errors=True)
                     raise StoreError(f"cannot copy {self.folder.name} to write it: {e.strerror or e}") from None
             else:
-                check_free_space(self.folder, 0, f"create {self.folder.name}")
+                check_free_space(self.folder, WRITE_ROOM, f"create {self.folder.name}")
             return Writer(gen, path, fd, base, copied)
         except BaseException:
             _unlock(fd)
