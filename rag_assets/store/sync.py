@@ -71,6 +71,9 @@ def sync_collection(
                                 for p in payloads])
         store.upsert(name, [want[i] for i in new_idx], vectors[new_idx], payloads, sparse=sparse, progress=progress)
     store.set_metadata(name, {**meta, "sparse": SPARSE_SCHEME, "vectors_run": emb.meta.get("vectors_run", "")})
+    points = store.count(name)
+    if points != len(set(want)):  # checked before publishing: searches keep the last good state
+        raise SyncError(f"collection {name!r} would hold {points} points for {len(set(want))} chunks; not published")
     store.finalize(name)
     return SyncStats(
         upserted=len(new_idx), deleted=len(gone), unchanged=len(want) - len(new_idx),
