@@ -59,7 +59,38 @@ def embedding_text(path: str, symbol: str, text: str, signature: str = "") -> st
 
 
 def citation(path: str, start_line: int, end_line: int, commit: str) -> str:
-    return f"{path}:{start_line}-{end_line} @ {commit[:12]}"
+    """`path:start-end @ commit12`, on one line: a path with control characters (git allows a newline
+    in a file name), a double quote or a backslash is quoted as git quotes it (`"a\\nb.py"`); the JSON
+    `path` of a hit stays the real path."""
+    return f"{quote_path(path)}:{start_line}-{end_line} @ {commit[:12]}"
+
+
+# git's quote_c_style escapes (quote.c): the named ones, then octal for the other control characters.
+_C_ESCAPES = {"\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r",
+              '"': '\\"', "\\": "\\\\"}
+
+
+def _needs_escape(c: str) -> bool:
+    # C0 controls and DEL (as git), and the C1 controls and Unicode line/paragraph separators, which
+    # some readers take for line breaks (git with core.quotePath=true escapes those bytes too).
+    return c < " " or "\x7f" <= c <= "\x9f" or c in "\u2028\u2029"
+
+
+def quote_path(path: str) -> str:
+    """A path as `git ls-files` prints it with core.quotePath=false: unchanged unless it holds a control
+    character, `"` or `\\`; then in double quotes with C escapes, other control characters as the octal
+    of their UTF-8 bytes (`"e\\033x"`). Non-ASCII letters stay as they are."""
+    if not any(c in '"\\' or _needs_escape(c) for c in path):
+        return path
+    out = []
+    for c in path:
+        if c in _C_ESCAPES:
+            out.append(_C_ESCAPES[c])
+        elif _needs_escape(c):
+            out.append("".join(f"\\{b:03o}" for b in c.encode("utf-8")))
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
 
 
 # ---------------------------------------------------------------- sparse vectors

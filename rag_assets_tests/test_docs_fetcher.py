@@ -138,7 +138,8 @@ def test_connection_refused_is_a_failure_not_an_exception():
     with fast_fetcher(max_retries=1) as f:
         r = f.fetch(dead_proxy_url() + "/page.html")
         bad = f.fetch("ftp://example.invalid/x")
-    assert r.error == "robots disallowed"  # robots.txt unreachable: fail-closed
+    # robots.txt unreachable: nothing is fetched (fail-closed), reported as what it is (issue 12)
+    assert r.error == "host unreachable" and "/robots.txt: connection error" in r.detail
     with fast_fetcher(max_retries=1, respect_robots=False) as f:
         r = f.fetch(dead_proxy_url() + "/page.html")
     assert r.error == "connection error" and r.attempts == 2
@@ -175,7 +176,8 @@ def test_proxy_failover_skips_dead_proxy(site):
         assert site.hits["/robots.txt"] == 1 and site.hits["/index.html"] == 1
     with fast_fetcher(proxies=[dead], max_retries=1) as f:
         r = f.fetch(site.url("/index.html"))
-    assert r.error == "robots disallowed"  # nothing reachable, robots.txt included: fail-closed
+    assert r.error == "host unreachable"  # nothing reachable, robots.txt included: fail-closed
+    assert "through the configured proxies" in r.detail
 
 
 def test_config_overrides_and_unknown_option():

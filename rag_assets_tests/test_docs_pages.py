@@ -152,7 +152,7 @@ def test_whole_source_errors_raise_docs_error(site, tmp_path):
     with pytest.raises(DocsError, match=r"^source 'x': cannot fetch http://127\.0\.0\.1:\d+/nope/sitemap\.xml: http 404$"):
         _run("x", site.url("/nope/sitemap.xml"))
     dead = dead_proxy_url() + "/sitemap.xml"
-    with pytest.raises(DocsError, match=rf"^source 'x': cannot fetch {dead}: robots disallowed"):
+    with pytest.raises(DocsError, match=rf"^source 'x': cannot fetch {dead}: host unreachable"):
         _run("x", dead)
     with pytest.raises(DocsError, match=r"^source 'x': folder or file not found: .*/nowhere$"):
         _run("x", str(tmp_path / "nowhere"))

@@ -61,7 +61,10 @@ def reason(path, mode="100644", size=10, include=(), exclude=(), max_bytes=1_000
 @pytest.mark.parametrize("path", ["a.py", "src/pkg/mod.py", "README.md", "Makefile",
                                   "build.py", "env.py", "src/target.rs", ".env.example",
                                   ".env.sample", ".env.template", "id_rsa.pub",
-                                  "docs/secret_sauce.md", "logo.svg", ".gitignore"])
+                                  "docs/secret_sauce.md", "logo.svg", ".gitignore",
+                                  # code about credentials is not a credential file
+                                  "pkg/kubeconfig.go", "kubeconfig_test.go", "aws/credentials.py",
+                                  "docs/book/chapter.asc", ".kube/config.md", "tfstate.py"])
 def test_ordinary_files_are_indexed(path):
     assert reason(path) is None
 
@@ -90,6 +93,11 @@ def test_vendored(path):
     "store.p12", "cert.pfx", "id_rsa", "home/.ssh/id_ed25519", "id_dsa", "id_ecdsa",
     ".npmrc", ".pypirc", ".netrc", "credentials.json", "release.keystore", "secrets.yaml",
     "config/secrets.json",
+    # credential files (issue 12): git, AWS, Postgres, Kubernetes, Terraform state, Docker
+    ".git-credentials", "home/.git-credentials", ".aws/credentials", "ci/.aws/credentials", ".pgpass",
+    ".kube/config", "deploy/kubeconfig", "prod.kubeconfig", "kubeconfig.yaml", "terraform.tfstate",
+    "infra/prod.tfstate", "infra/terraform.tfstate.backup", "_netrc", ".htpasswd", ".docker/config.json",
+    "id_ed25519_sk", "app.jks",
 ])
 def test_secret(path):
     assert reason(path) == "secret"
@@ -126,7 +134,7 @@ def test_rule_precedence():
 
 
 def test_every_reason_is_declared():
-    assert len(set(SKIP_REASONS)) == len(SKIP_REASONS) == 11
+    assert len(set(SKIP_REASONS)) == len(SKIP_REASONS) == 12  # "minified" added (issue 12)
 
 
 # --- skip by content -----------------------------------------------------------------------
@@ -147,6 +155,29 @@ def test_every_reason_is_declared():
 ])
 def test_skip_reason_for_content(data, expected):
     assert skip_reason_for_content(data) == expected
+
+
+MINIFIED = ("var a=1;" * 2000).encode()  # 16 KB on one line
+
+
+@pytest.mark.parametrize("path, data, expected", [
+    ("lib/app.js", MINIFIED, "minified"),
+    ("lib/app.js", b"// bundle\n" + MINIFIED, "minified"),
+    ("data/fixture.json", MINIFIED, "minified"),
+    ("notes.md", MINIFIED, None),  # prose: a paragraph per line is normal
+    ("book/ch1.asc", MINIFIED, None),  # AsciiDoc
+    ("nb.ipynb", MINIFIED, None),  # an image output is one long line
+    ("small.js", b"var a=1;" * 500, None),  # 4 KB on one line: harmless
+    ("app.js", b"var a = 1;\n" * 3000, None),  # ordinary code
+    ("app.py", b"x = 1\n" * 60_000 + b"B = '" + b"A" * 400_000 + b"'\n", "minified"),  # one line is most of it
+    ("app.py", b"x = 1\n" * 60_000 + b"B = '" + b"A" * 200_000 + b"'\n", None),  # one long line among many
+    ("app.js", b"var a = 1;\r" * 3000, None),  # old Mac line ends are lines too
+    ("KEYS.asc", b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBF...\n-----END PGP PUBLIC KEY BLOCK-----\n", "secret"),
+    ("keys/release.asc", b"\n-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQdGBF...\n", "secret"),
+    ("book/ch1.asc", b"== Getting Started\n\nSee -----BEGIN PGP blocks.\n", None),
+])
+def test_skip_reason_for_content_by_path(path, data, expected):
+    assert skip_reason_for_content(data, path) == expected
 
 
 def test_decode_text():

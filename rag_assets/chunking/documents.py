@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from rag_assets.chunking import CHUNKER_VERSION, chunk_file_with_status
+from rag_assets.chunking.secrets import redact_secrets
 from rag_assets.contract import CHUNK_COLUMNS, chunk_id, content_hash, embedding_text
 from rag_assets.sources.readers import Documents
 from rag_assets.tables import Table
@@ -24,6 +25,8 @@ class ChunkStats:
     # files chunked this run whose syntax tree had errors ("partial"), whose grammar is missing
     # ("fallback"), that were not parsed ("skipped": minified) or failed ("error"), by language
     parse_failures: Counter = field(default_factory=Counter)
+    # secrets (AWS keys, private keys, tokens...) replaced by a marker in the files chunked this run, by kind
+    secrets_redacted: Counter = field(default_factory=Counter)
 
 
 def chunk_rows(source: str, path: str, key: str, commit: str, text: str, max_tokens: int,
@@ -75,6 +78,8 @@ def build_chunks(
         if reason:
             stats.skipped[reason] += len(paths)
         else:
+            # Before chunking, so token counts and spans describe the text that is indexed.
+            text, secrets = redact_secrets(text)
             for path in paths:
                 try:
                     rows, status = chunk_rows(source, path, key, commit, text, max_tokens, docs.language)
@@ -83,6 +88,7 @@ def build_chunks(
                     stats.errors.append(f"source '{source}': file '{path}': {type(e).__name__}: {e}")
                     continue
                 new_rows.extend(rows)
+                stats.secrets_redacted.update(secrets)
                 if status in ("partial", "fallback", "error"):
                     stats.parse_failures[rows[0]["language"] if rows else "unknown"] += 1
                 stats.files_rechunked += 1

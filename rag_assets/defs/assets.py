@@ -114,6 +114,7 @@ def chunks(context: dg.AssetExecutionContext, settings: RagSettings, repo_snapsh
         "by_language": dg.MetadataValue.json(df["language"].value_counts().to_dict()),
         "by_language_files": dg.MetadataValue.json(by_language["files"].to_dict()),
         "parse_failures": dg.MetadataValue.json(dict(stats.parse_failures)),
+        "secrets_redacted": dg.MetadataValue.json(dict(stats.secrets_redacted)),
         "seconds": round(secs, 2),
         "preview": _preview(df, ["path", "start_line", "end_line", "kind", "symbol", "n_tokens"]),
     })

@@ -2,7 +2,7 @@
 
 Two stages, so the cheap one can run on the whole tree listing before any blob is read:
 - ``skip_reason_for_path``: decided from the tree entry alone (path, mode, size);
-- ``skip_reason_for_content``: decided from the blob bytes.
+- ``skip_reason_for_content``: decided from the blob bytes (and the path, for what long lines mean).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ SKIP_REASONS = (
     "vendored",
     "generated",
     "secret",
+    "minified",
 )
 
 MODE_SYMLINK = "120000"
@@ -52,13 +53,31 @@ LOCK_FILES = frozenset({
     "pipfile.lock", "gemfile.lock", "composer.lock", "npm-shrinkwrap.json",
 })
 
+# Credential files: private keys, tokens and passwords are what they hold (skip reason "secret").
 SECRET_NAMES = frozenset({
-    ".env", "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", ".npmrc", ".pypirc", ".netrc",
-    "credentials.json",
+    ".env", "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk", ".npmrc", ".pypirc",
+    ".netrc", "_netrc", "credentials.json", ".git-credentials", ".pgpass", ".htpasswd", ".dockercfg", ".s3cfg",
+    "application_default_credentials.json", "kubeconfig", "kubeconfig.yaml", "kubeconfig.yml", "terraform.tfstate",
 })
-SECRET_SUFFIXES = (".pem", ".key", ".p12", ".pfx", ".keystore")
+SECRET_SUFFIXES = (".pem", ".key", ".p12", ".pfx", ".keystore", ".jks", ".kubeconfig", ".tfstate",
+                   ".tfstate.backup")
+# `.asc` is an armored PGP key (or signature) or an AsciiDoc page (Pro Git's chapters): told by content.
+ARMORED_EXTENSION, ARMOR_START = "asc", "-----BEGIN PGP "
+# Credential files known by their folder: ~/.aws/credentials, ~/.kube/config, ~/.docker/config.json.
+SECRET_PATH_SUFFIXES = (".aws/credentials", ".kube/config", ".docker/config.json")
+_SECRET_PATH_TAILS = tuple("/" + p for p in SECRET_PATH_SUFFIXES)
 # `.env.example` and friends are committed on purpose, to document settings.
 ENV_TEMPLATES = frozenset({".env.example", ".env.sample", ".env.template"})
+
+# Minified / generated-looking content (a bundle without `.min.js` in its name): lines that average
+# over MINIFIED_AVG_LINE characters, or one line holding most of a big file. Such a file would
+# flood the index with hundreds of windows of noise (a 674 KB one-line bundle made 559 chunks).
+MINIFIED_MIN_CHARS = 10_000  # a small one-line file is harmless
+MINIFIED_AVG_LINE = 500
+MINIFIED_LONG_LINE = 100_000
+# Prose, where a paragraph per line is normal, and notebooks (an image output is one long line).
+LONG_LINES_OK_EXTENSIONS = frozenset({"md", "markdown", "mdx", "mdown", "rst", "rest", "txt", "text", "adoc", "asc",
+                                      "asciidoc", "tex", "org", "ipynb"})
 
 # Extensions whose content is never text worth indexing; saves reading the blob.
 BINARY_EXTENSIONS = frozenset("""
@@ -104,8 +123,11 @@ def skip_reason_for_path(
     return None
 
 
-def skip_reason_for_content(data: bytes) -> str | None:
-    """Reason to skip a blob from its bytes: "empty", "binary" or "not_utf8"; else None."""
+def skip_reason_for_content(data: bytes, path: str = "") -> str | None:
+    """Reason to skip a blob from its bytes: "empty", "binary", "not_utf8", "secret" (an armored PGP
+    `.asc`) or "minified"; else None.
+
+    `path` (any path the blob has) tells prose, where long lines are normal, from code."""
     if not data.strip():
         return "empty"
     if b"\0" in data[:BINARY_SNIFF_BYTES]:
@@ -116,7 +138,27 @@ def skip_reason_for_content(data: bytes) -> str | None:
         return "not_utf8"
     if not text.strip():  # e.g. a BOM followed by nothing, or only unicode spaces
         return "empty"
+    ext = _extension(path)
+    if ext == ARMORED_EXTENSION and text.lstrip().startswith(ARMOR_START):
+        return "secret"
+    if ext not in LONG_LINES_OK_EXTENSIONS and looks_minified(text):
+        return "minified"
     return None
+
+
+def looks_minified(text: str) -> bool:
+    """Lines averaging over MINIFIED_AVG_LINE characters, or one line of MINIFIED_LONG_LINE+ characters
+    holding at least half the text, in a text of MINIFIED_MIN_CHARS or more."""
+    n = len(text)
+    if n < MINIFIED_MIN_CHARS:
+        return False
+    lines = max(text.count("\n"), text.count("\r")) + 1  # \r alone: old Mac line ends
+    if n / lines > MINIFIED_AVG_LINE:
+        return True
+    if n < MINIFIED_LONG_LINE:
+        return False
+    longest = max(map(len, text.replace("\r", "\n").split("\n")))
+    return longest >= MINIFIED_LONG_LINE and longest * 2 >= n
 
 
 def decode_text(data: bytes) -> str:
@@ -125,8 +167,11 @@ def decode_text(data: bytes) -> str:
 
 
 def is_secret_path(path: str) -> bool:
-    name = path.rsplit("/", 1)[-1].lower()
+    lowered = path.lower()
+    name = lowered.rsplit("/", 1)[-1]
     if name in SECRET_NAMES or name.endswith(SECRET_SUFFIXES):
+        return True
+    if ("/" + lowered).endswith(_SECRET_PATH_TAILS):
         return True
     if name.startswith(".env.") and name not in ENV_TEMPLATES:
         return True

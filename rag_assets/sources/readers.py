@@ -105,10 +105,11 @@ class GitReader(SourceReader):
     def documents(self, table: Table) -> Documents:
         files, mirror = table.df, Path(table.meta["mirror"])
         wanted = files[files["skip"].isna()]
+        path_of = dict(zip(wanted["blob_sha"], wanted["path"]))  # a blob's path: prose or code, `.asc`
 
         def read(keys: list[str]):
             for key, data in read_blobs(mirror, keys):
-                reason = skip_reason_for_content(data)
+                reason = skip_reason_for_content(data, path_of.get(key, ""))
                 yield key, None if reason else decode_text(data), reason
 
         return Documents(table.meta["commit"], list(zip(wanted["path"], wanted["blob_sha"])), read,

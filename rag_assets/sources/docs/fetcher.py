@@ -7,9 +7,11 @@ page-level problem: it returns a `FetchResult` whose `error` is a short reason f
 `REASONS`, plus a one-line `detail`.
 
 robots.txt policy (RFC 9309): 2xx is obeyed; 4xx (incl. 404) means "no rules" (fail-open);
-5xx, timeouts and connection errors mean "disallow everything on that host" (fail-closed),
-because a server that cannot serve robots.txt should not be crawled harder. Crawl-delay is
-honoured up to `max_crawl_delay_s`.
+5xx means "disallow everything on that host" (fail-closed, "robots disallowed"), because a server
+that cannot serve robots.txt should not be crawled harder. When robots.txt gets no HTTP answer at
+all (connection refused, DNS failure, timeout) nothing on the host is fetched either, and its pages
+fail as "host unreachable", naming the robots.txt URL and the network error: the host is down or
+mistyped, which is not what its robots.txt says. Crawl-delay is honoured up to `max_crawl_delay_s`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ import httpx
 
 # Short failure reasons (DocStats counts them), besides "http <code>"; `detail` has the specifics.
 REASONS = ("timeout", "connection error", "oversize", "redirect loop", "too many redirects",
-           "unsupported content type", "robots disallowed", "bad url")
+           "unsupported content type", "robots disallowed", "host unreachable", "bad url")
+ROBOTS_DISALLOWED, HOST_UNREACHABLE = "robots disallowed", "host unreachable"
 
 # Content types a documentation page may have; anything else is "unsupported content type"
 # (a missing Content-Type is let through and sniffed by the caller).
@@ -180,8 +183,8 @@ class Fetcher:
         self._dead_until: dict[str, float] = {}
         self._lock = threading.Lock()
         self._gates: dict[str, _HostGate] = {}
-        # host -> (rules, note): rules True = allow all, False = deny all (note says why)
-        self._robots: dict[str, tuple[RobotFileParser | bool, str]] = {}
+        # host -> (rules, reason, note): rules True = allow all, False = deny all (`reason` and `note` say why)
+        self._robots: dict[str, tuple[RobotFileParser | bool, str, str]] = {}
         self._robots_locks: dict[str, threading.Lock] = {}
 
     # --- public API ----------------------------------------------------------------------
@@ -203,7 +206,7 @@ class Fetcher:
                     raise _Failure("bad url", f"not an http(s) URL: {current}")
                 denial = self._robots_denial(current)
                 if denial:
-                    raise _Failure("robots disallowed", denial)
+                    raise _Failure(*denial)
                 resp = self._with_retries(current, headers, accept, max_bytes or self.config.max_bytes, res)
                 if resp.status_code in _REDIRECTS:
                     if not resp.headers.get("location"):
@@ -263,17 +266,18 @@ class Fetcher:
                 self._gates[host] = _HostGate(self.config.per_host_concurrency, self.config.per_host_rps)
             return self._gates[host]
 
-    def _robots_denial(self, url: str) -> str | None:
-        """None when robots.txt lets us fetch `url`, else why not (one line)."""
+    def _robots_denial(self, url: str) -> tuple[str, str] | None:
+        """None when robots.txt lets us fetch `url`, else (reason, one-line detail): "robots disallowed",
+        or "host unreachable" when robots.txt got no answer at all."""
         if not self.config.respect_robots:
             return None
         host = host_key(url)
-        rules, note = self._robots_for(host)
+        rules, reason, note = self._robots_for(host)
         if rules is True or (rules is not False and rules.can_fetch(self.config.user_agent, url)):
             return None
-        return note or f"{host}/robots.txt disallows it for {self.config.user_agent}"
+        return reason, note or f"{host}/robots.txt disallows it for {self.config.user_agent}"
 
-    def _robots_for(self, host: str) -> tuple[RobotFileParser | bool, str]:
+    def _robots_for(self, host: str) -> tuple[RobotFileParser | bool, str, str]:
         with self._lock:
             lock = self._robots_locks.setdefault(host, threading.Lock())
         with lock:  # one fetch per host even when many workers ask at once
@@ -281,7 +285,7 @@ class Fetcher:
                 self._robots[host] = self._load_robots(host)
             return self._robots[host]
 
-    def _load_robots(self, host: str) -> tuple[RobotFileParser | bool, str]:
+    def _load_robots(self, host: str) -> tuple[RobotFileParser | bool, str, str]:
         url, seen = host + "/robots.txt", set()
         try:
             for _ in range(5):  # RFC 9309: follow at least 5 redirects
@@ -294,12 +298,15 @@ class Fetcher:
                     continue
                 break
         except _Failure as f:
-            # 4xx: no rules (fail-open); 5xx / unreachable: deny the host (fail-closed).
+            # 4xx: no rules (fail-open); 5xx: deny the host (fail-closed); no answer: the host is unreachable.
             if f.status and 400 <= f.status < 500:
-                return True, ""
-            return False, f"{url} unavailable ({f.reason}), so the host is not crawled"
+                return True, "", ""
+            if f.status is None and f.reason in ("timeout", "connection error"):
+                via = " through the configured proxies" if self.config.proxies else ""  # (their URLs may hold passwords)
+                return False, HOST_UNREACHABLE, f"{url}{via}: {f.reason}" + (f" ({f.detail})" if f.detail else "")
+            return False, ROBOTS_DISALLOWED, f"{url} unavailable ({f.reason}), so the host is not crawled"
         if resp.status_code >= 300:
-            return True, ""
+            return True, "", ""
         rp = RobotFileParser(url)
         rp.parse(resp.content.decode("utf-8", errors="replace").splitlines())
         rp.modified()  # can_fetch() denies everything until a read time is set
@@ -307,7 +314,7 @@ class Fetcher:
         if delay:
             gate = self._gate(host)
             gate.interval = max(gate.interval, min(float(delay), self.config.max_crawl_delay_s))
-        return rp, ""
+        return rp, ROBOTS_DISALLOWED, ""
 
     def _with_retries(self, url: str, headers: dict, accept: tuple[str, ...], max_bytes: int,
                       res: FetchResult, truncate: bool = False) -> _Resp:

@@ -12,6 +12,7 @@ failed page that keeps older text keeps that older time.
 
 from __future__ import annotations
 
+import codecs
 import logging
 import time
 from collections import Counter
@@ -22,7 +23,7 @@ import pandas as pd
 
 from rag_assets.sources.docs.dedupe import content_hash, find_duplicates
 from rag_assets.sources.docs.discover import DocsError, PageRef, detect_kind, discover, read_no_follow
-from rag_assets.sources.docs.fetcher import FetchRequest, Fetcher, FetchResult
+from rag_assets.sources.docs.fetcher import HOST_UNREACHABLE, FetchRequest, Fetcher, FetchResult, host_key
 from rag_assets.sources.docs.html_to_text import html_to_text, markdown_title, tidy
 
 COLUMNS = ["page_id", "url", "title", "text", "content_hash", "etag", "last_modified",
@@ -30,6 +31,15 @@ COLUMNS = ["page_id", "url", "title", "text", "content_hash", "etag", "last_modi
 STATUSES = ("fetched", "not_modified", "duplicate", "failed")
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _LOG_PER_REASON = 10  # failure lines logged per reason; a robots-denied host would log thousands
+BINARY_CONTENT = "binary content"  # a failure reason: a body labelled as text (HTML...) that is not text
+_SNIFF_BYTES = 8192
+# Signatures of binary formats a misconfigured server may label text/html.
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"GIF87a", "a GIF image"), (b"GIF89a", "a GIF image"),
+          (b"\xff\xd8\xff", "a JPEG image"), (b"%PDF-", "a PDF document"), (b"PK\x03\x04", "a ZIP archive"),
+          (b"\x1f\x8b\x08", "gzip data"), (b"\x00asm", "WebAssembly"), (b"wOFF", "a WOFF font"),
+          (b"wOF2", "a WOFF2 font"), (b"\x7fELF", "an ELF binary"), (b"MZ\x90\x00", "a Windows executable"),
+          (b"\x28\xb5\x2f\xfd", "zstd data"), (b"BZh9", "bzip2 data"), (b"\xfd7zXZ\x00", "xz data"))
+_CONTROL = bytes(c for c in range(32) if c not in b"\t\n\r\f\v\x1b") + b"\x7f"
 
 log_ = logging.getLogger(__name__)
 
@@ -63,6 +73,37 @@ class DocStats:
 def indexable(df: pd.DataFrame) -> pd.DataFrame:
     """Rows whose text should be chunked: everything with text except duplicates."""
     return df[(df["status"] != "duplicate") & (df["text"].fillna("") != "")]
+
+
+def binary_body(body: bytes, charset: str | None = None) -> str | None:
+    """What a body that should be text is instead ("a PNG image", "NUL bytes"...), or None for text.
+
+    Judged on its first 8 KB: a known binary signature, NUL bytes (unless UTF-16/32), over 5 %
+    control characters (never in text, whatever its 8-bit encoding), or, when the server says UTF-8,
+    a majority of bytes that are not UTF-8."""
+    head = body[:_SNIFF_BYTES]
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return what
+    enc = (charset or "").strip().lower().replace("_", "-")
+    wide = enc if enc.startswith(("utf-16", "utf-32")) else (
+        "utf-16" if head.startswith((b"\xff\xfe", b"\xfe\xff")) else "")
+    if wide:
+        try:  # incremental: a character cut at the end of the window is no error
+            head = codecs.getincrementaldecoder(wide)().decode(head).encode("utf-8")
+        except (UnicodeDecodeError, LookupError):
+            return f"not {wide} text"
+    if b"\0" in head:
+        return "NUL bytes"
+    if not head:
+        return None
+    if sum(head.count(c) for c in _CONTROL) > 0.05 * len(head):
+        return "mostly control characters"
+    if enc in ("utf-8", "utf8") and not wide:
+        sample = head.decode("utf-8", errors="replace")
+        if sample.count("\ufffd") > 0.5 * len(sample):
+            return "mostly invalid UTF-8"
+    return None
 
 
 def page_text(body: bytes, content_type: str, charset: str | None, is_html: bool | None = None) -> tuple[str, str]:
@@ -132,10 +173,17 @@ class _Builder:
         error = f"{reason}: {detail}" if detail else reason
         old = self.prev.get(ref.page_id)
         kept = bool(old and old["text"])
-        self._logged[reason] += 1
-        if self._logged[reason] <= _LOG_PER_REASON:  # the summary line counts the rest
-            self.log.warning(f"source '{self.name}': {ref.url}: {error}"
-                             + (" (keeping the previous text)" if kept else ""))
+        if reason == HOST_UNREACHABLE:  # one line per host, not per page
+            host = host_key(ref.url)
+            self._logged[(reason, host)] += 1
+            if self._logged[(reason, host)] == 1:
+                self.log.warning(f"source '{self.name}': host {host} is unreachable ({detail}): "
+                                 f"none of its pages is fetched")
+        else:
+            self._logged[reason] += 1
+            if self._logged[reason] <= _LOG_PER_REASON:  # the summary line counts the rest
+                self.log.warning(f"source '{self.name}': {ref.url}: {error}"
+                                 + (" (keeping the previous text)" if kept else ""))
         self.reasons[ref.page_id] = reason
         if kept:  # stays searchable; its old validators still describe that old text
             self.rows[ref.page_id] = {**old, "status": "failed", "duplicate_of": None, "error": error}
@@ -152,6 +200,8 @@ class _Builder:
             self.not_modified(ref, res)
         elif res.not_modified:  # 304 without our asking: nothing to reuse
             self.failed(ref, "http 304", "not modified but no previous text")
+        elif what := binary_body(res.body, res.charset):
+            self.failed(ref, BINARY_CONTENT, f"{res.content_type or 'no Content-Type'} but the body is {what}")
         else:
             title, text = page_text(res.body, res.content_type, res.charset)
             # url: where the page really lives (after redirects); page_id stays the discovered URL.
@@ -234,8 +284,11 @@ def _collect(b: _Builder, refs: list[PageRef], disc, fetcher: Fetcher, stats: Do
                 b.failed(ref, "read error", e.strerror or str(e))
             else:
                 stats.bytes += len(data)
-                title, text = page_text(data, "", None, is_html=ref.path.suffix.lower() in (".html", ".htm"))
-                b.content(ref, title, text, compare_hash=True)
+                if what := binary_body(data):
+                    b.failed(ref, BINARY_CONTENT, f"the file is {what}")
+                else:
+                    title, text = page_text(data, "", None, is_html=ref.path.suffix.lower() in (".html", ".htm"))
+                    b.content(ref, title, text, compare_hash=True)
         else:
             remote.append(ref)
             continue
