@@ -376,8 +376,12 @@ def test_edge_reads_never_wait_for_a_writer(filled, engine, data_dir):
     assert _run_child(data_dir, engine).stdout.strip() == "OK 3"
     store.delete("code_v1", ids[:N - 2])  # begins a write: only 2 points left in our unpublished copy
     assert store.count("code_v1") == 2
-    out = _run_child(data_dir, engine)
-    assert (out.returncode, out.stdout.strip()) == (0, "OK 3"), out.stdout + out.stderr  # the published N
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    readers = [subprocess.Popen([sys.executable, "-c", _CHILD, str(data_dir), engine, "query"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    for r in readers:  # four processes search at once, all from the published state (N points: 3 hits)
+        out, err = r.communicate(timeout=120)
+        assert (r.returncode, out.strip()) == (0, "OK 3"), out + err
     for action in ("write", "delete"):
         out = _run_child(data_dir, engine, action)
         assert out.returncode == 3, out.stdout + out.stderr
@@ -385,6 +389,45 @@ def test_edge_reads_never_wait_for_a_writer(filled, engine, data_dir):
     store.finalize("code_v1")  # publish
     out = _run_child(data_dir, engine)
     assert (out.returncode, out.stdout.strip()) == (0, "OK 2"), out.stdout + out.stderr
+
+
+def test_edge_generations_are_collected_once_no_reader_pins_them(filled, engine, data_dir):
+    """A live reader keeps the generation it reads; a killed reader's pin does not; the writer collects."""
+    if engine != "edge":
+        pytest.skip("copy-on-write generations are the Edge engine's")
+    store, ids, *_ = filled
+    folder = data_dir / "qdrant_edge" / "code_v1"
+
+    def generations() -> list[str]:
+        return sorted(p.name for p in folder.iterdir() if p.name.startswith("g"))
+
+    def reader() -> subprocess.Popen:
+        code = ("import sys, time, numpy as np\nfrom rag_assets.store import open_store\n"
+                f"s = open_store({str(data_dir)!r}, engine='edge')\n"
+                f"s.query('code_v1', np.ones({DIM}, dtype=np.float32), k=1)\nprint('reading', flush=True)\n"
+                "sys.stdin.readline()\ns.close()\n")
+        r = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+        assert r.stdout.readline().strip() == "reading"
+        return r
+
+    [first] = generations()
+    live, killed = reader(), reader()
+    store.delete("code_v1", ids[:1])
+    store.finalize("code_v1")
+    [second] = set(generations()) - {first}
+    assert generations() == sorted([first, second])  # the readers still hold the first
+    killed.kill()
+    killed.wait()
+    store.delete("code_v1", ids[1:2])
+    store.finalize("code_v1")
+    assert first in generations()  # one live reader is enough to keep it
+    live.communicate("\n", timeout=60)  # closes: its pin goes with it
+    store.delete("code_v1", ids[2:3])
+    store.finalize("code_v1")
+    assert len(generations()) == 1 and first not in generations() and second not in generations()
+    assert not list((folder / "pins").iterdir()) or all(p.name.split(".")[1] == str(os.getpid())
+                                                          for p in (folder / "pins").iterdir())
 
 
 def test_edge_failed_write_publishes_nothing(filled, engine, data_dir):
