@@ -47,7 +47,9 @@ def cmd_index(args) -> int:
     settings.ensure_dagster_home()
     from rag_assets.service.runs import index_source
 
-    summary = index_source(source.name, model.key, progress_bar=True)
+    # Progress on stdout: stderr is for the one-line error, so a failed run is that line and nothing else.
+    summary = index_source(source.name, model.key, progress_bar=True, pool_timeout_s=args.pool_timeout,
+                           log_stream=sys.stdout)
     print(summary)
     return 0
 
@@ -61,23 +63,19 @@ def cmd_alias(args) -> int:
     settings.ensure_dagster_home()
     from rag_assets.service.runs import promote
 
-    print(promote(args.source, args.model, force=args.force))
+    print(promote(args.source, args.model, force=args.force, pool_timeout_s=args.pool_timeout, log_stream=sys.stdout))
     return 0
 
 
 def cmd_collections(args) -> int:
+    if args.drop:  # a kept collection, or everything of a source removed from sources.yaml
+        from rag_assets.service.drop import drop
+
+        print(drop(args.drop))
+        return 0
     with _store() as store:
         aliases = store.aliases()
         live = set(aliases.values())
-        if args.drop:
-            if args.drop in live:
-                raise CliError(f"collection '{args.drop}' is live (alias {', '.join(a for a, c in aliases.items() if c == args.drop)}); "
-                               "move the alias first: rag-assets alias SOURCE MODEL")
-            if not store.collection_exists(args.drop):
-                raise CliError(f"no collection named '{args.drop}'")
-            store.delete_collection(args.drop)
-            print(f"dropped {args.drop}")
-            return 0
         for name, count in sorted(store.list_collections().items()):
             meta = store.get_metadata(name)
             mark = "live" if name in live else "kept"
@@ -145,12 +143,16 @@ def cmd_search(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from rag_assets.retrieval.evaluate import evaluate, load_queries
+    from rag_assets.retrieval.evaluate import check_query_paths, evaluate, load_queries
     from rag_assets.retrieval.search import Searcher
 
     queries = load_queries(args.queries)
     with _store() as store:
-        report = evaluate(Searcher(store, args.source, model=args.model), queries, k=args.k, mode=args.mode,
+        searcher = Searcher(store, args.source, model=args.model)
+        missing = check_query_paths(queries, searcher.paths(), args.source, args.queries)  # none found: raises
+        if missing:
+            print(f"rag-assets eval: warning: {missing}", file=sys.stderr)
+        report = evaluate(searcher, queries, k=args.k, mode=args.mode,
                           fusion=args.fusion, rerank=_scorer(args.rerank, store, args.source))
     if args.json:
         print(json.dumps({"overall": report["overall"], "by_kind": report["by_kind"]}, indent=1))
@@ -250,6 +252,24 @@ def _filter_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--path-glob", help="only paths matching this glob (** crosses folders)")
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text}")
+    return value
+
+
+def _pool_timeout_arg(s: argparse.ArgumentParser) -> None:
+    from rag_assets.service.errors import DEFAULT_POOL_TIMEOUT_S
+
+    s.add_argument("--pool-timeout", type=_seconds, default=DEFAULT_POOL_TIMEOUT_S, metavar="SECONDS",
+                   help="give up when another run has held the store's writer slot this long "
+                   f"(default {DEFAULT_POOL_TIMEOUT_S:.0f}); Ctrl-C stops the wait at any time")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag-assets", description="Index git repos into Qdrant and search them.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -261,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("source")
     s.add_argument("--model", help="embedding model key (default: RAG_MODEL or minilm-l6)")
     s.add_argument("--dry-run", action="store_true", help="count files, chunks, tokens and estimate time; embed nothing")
+    _pool_timeout_arg(s)
     s.set_defaults(func=cmd_index)
 
     s = sub.add_parser("alias", help="point SOURCE's alias at MODEL's collection (switch or roll back), checks first")
@@ -269,10 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true",
                    help="move it even if it measures below the live collection (the floor and points == chunks "
                    "still apply); recorded in the run's metadata")
+    _pool_timeout_arg(s)
     s.set_defaults(func=cmd_alias)
 
-    s = sub.add_parser("collections", help="list collections (live or kept), or drop a kept one")
-    s.add_argument("--drop", metavar="COLLECTION", help="delete a collection that no alias points at")
+    s = sub.add_parser("collections", help="list collections (live or kept), or drop a kept one or a removed source")
+    s.add_argument("--drop", metavar="NAME", help="delete a collection that no alias points at, or everything of a "
+                   "source removed from sources.yaml (its collections, alias, tables, mirror and partition)")
     s.set_defaults(func=cmd_collections)
 
     s = sub.add_parser("store", help="the embedded store: migrate between engines, snapshot, restore")
@@ -354,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
-    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+    warnings.filterwarnings("ignore", message=".*is currently in (beta|preview).*")
     # Expected: embed_and_upsert mixes embeddings' batching policy with per-partition ones and Dagster
     # picks one partition per run for the job (UI backfills of `embeddings` still batch).
     warnings.filterwarnings("ignore", message=".*materializes assets with varying BackfillPolicies.*")
@@ -367,8 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         code = args.func(args)
-    except KeyboardInterrupt:
-        print("rag-assets: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"rag-assets {args.command}: {e}" if str(e) else "rag-assets: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # every failure: one line, no traceback (RAG_DEBUG=1 shows it)
         if settings.current().debug:

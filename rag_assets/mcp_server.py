@@ -32,7 +32,7 @@ from rag_assets.service.errors import one_line
 from rag_assets.service.health import bearer_authorized, ops_routes, unauthorized
 from rag_assets.service.metrics import observe
 from rag_assets.service.stores import embedded_lock, open_store_for_reading
-from rag_assets.service.tool_errors import tool_errors
+from rag_assets.service.tool_errors import check_arguments, tool_errors
 from rag_assets.store import QUERY_MODES
 
 DEFAULT_PORT = 8765
@@ -212,12 +212,23 @@ def request_index_run(source: str) -> dict:
 
 
 # ------------------------------------------------------------------ server and transports
+class RagMCPServer(MCPServer):
+    """The SDK's server, with every tool's arguments checked first (service/tool_errors.check_arguments):
+    unknown names and wrong types are one-line tool errors instead of being ignored or coerced."""
+
+    async def call_tool(self, name, arguments, context=None):
+        tool = self._tool_manager.get_tool(name)
+        if tool is not None:
+            check_arguments(tool, arguments)
+        return await super().call_tool(name, arguments, context)
+
+
 def build_server(read_only: bool = False) -> MCPServer:
     """read_only: no tool that writes or starts work (reindex, remember, forget, note)."""
     from rag_assets.memory.tools import READ_TOOLS, WRITE_TOOLS
 
     # WARNING: an IDE shows stderr; anticipated tool errors (INFO) are the agent's to read, not the log's.
-    server = MCPServer("rag-assets", log_level="WARNING", instructions=(
+    server = RagMCPServer("rag-assets", log_level="WARNING", instructions=(
         "Search indexed git repositories and docs. list_sources shows what is indexed; search_code finds "
         "spans (cite them as path:start-end); ask returns a token-budgeted context for a question. "
         "recall finds what earlier sessions learned about a source; list_notes shows its recorded decisions"
@@ -285,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """`rag-assets mcp [--http] [--host H] [--port P] [--token T] [--read-only]`; returns the exit code."""
     args = build_parser().parse_args(argv)
+    if not 1 <= args.port <= 65535:  # the OS would take 70000 modulo 65536 and listen on 4464
+        print(f"rag-assets mcp: error: --port must be between 1 and 65535 (got {args.port})", file=sys.stderr)
+        return 2
     try:
         run("http" if args.http else "stdio", args.host, args.port, args.token, read_only=args.read_only)
     except ValueError as e:

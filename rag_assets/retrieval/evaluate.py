@@ -39,6 +39,26 @@ def load_queries(path: str | Path) -> list[dict]:
     return out
 
 
+def check_query_paths(queries: list[dict], paths, source: str, queries_file: str | Path = "the query file",
+                      examples: int = 3) -> str | None:
+    """A query whose `path` is not in the indexed source can never be hit: it scores 0 whatever the search
+    does (a query file for another source, or paths relative to another root). None when every path is
+    there; a one-line warning when some are not; QueryFileError when none is."""
+    known = set(paths)
+    missing = [q for q in queries if q["path"] not in known]
+    if not missing:
+        return None
+    shown = list(dict.fromkeys(q["path"] for q in missing))
+    eg = ", ".join(shown[:examples]) + (", ..." if len(shown) > examples else "")
+    if len(missing) == len(queries):
+        near = f"; the source has e.g. {', '.join(sorted(known)[:examples])}" if known else ""
+        raise QueryFileError(f"{queries_file}: none of the {len(queries)} query paths is in source '{source}' "
+                             f"(e.g. {eg}){near}: is the file for another source, or are its paths relative to "
+                             "another folder?")
+    return (f"{len(missing)} of {len(queries)} queries in {queries_file} name a path that is not in source '{source}' "
+            f"(e.g. {eg}); they count as misses")
+
+
 def is_hit(q: dict, h: Hit) -> bool:
     return h.path == q["path"] and h.start_line <= q["end_line"] and h.end_line >= q["start_line"]
 

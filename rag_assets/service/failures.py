@@ -15,6 +15,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import time
 from pathlib import Path
 
@@ -83,13 +84,18 @@ def record_success(data_dir: str | Path, *, source: str, job: str, run_id: str) 
                        "run_id": run_id})
 
 
-def error_cause(error) -> str:
-    """One line from a Dagster SerializableErrorInfo: the innermost cause (the user's exception; Dagster
-    wraps it), its last message line without the "module.Class: " prefix, or the class name."""
-    while error is not None and getattr(error, "cause", None) is not None:
-        error = error.cause
-    if error is None:
-        return "unknown cause"
+def _chain(error) -> list:
+    """An error and its explicit causes, outermost first (Dagster's wrapper, the user's exception, what
+    that was raised from)."""
+    out = []
+    while error is not None and len(out) < 20:
+        out.append(error)
+        error = getattr(error, "cause", None)
+    return out
+
+
+def _error_text(error) -> str:
+    """The last line of an error's message without its "module.Class: " prefix, else the class name."""
     lines = (error.message or "").strip().splitlines()
     if not lines:
         return error.cls_name
@@ -97,7 +103,122 @@ def error_cause(error) -> str:
     head, sep, rest = line.partition(": ")
     if sep and head.rsplit(".", 1)[-1] == error.cls_name:
         line = rest
-    return line or error.cls_name
+    return line.strip() or error.cls_name
+
+
+# What the store's engines say when another process holds it (qdrant_edge's flock, qdrant-client's portalocker).
+_LOCK_WORDS = re.compile(r"WouldBlock|already locked|already accessed by another instance|locked by another process", re.I)
+
+
+def busy_cause(detail: str = "") -> str:
+    """A busy store in plain words; `detail` (the engine's or the store's text) only names what is held."""
+    what = re.search(r"(collection '[^']+'|folder \S+)", detail or "")
+    where = f" ({what.group(1)})" if what else ""
+    return (f"store busy: another process is writing the vector store{where}; wait for it to finish, then "
+            "retry (or point QDRANT_URL at a Qdrant server, which takes concurrent writers)")
+
+
+def error_cause(error) -> str:
+    """One line from a Dagster SerializableErrorInfo. Dagster wraps the user's exception; that exception
+    (the first of the chain that is not Dagster's) says what went wrong, in the words its author chose for
+    users: what it was raised from is detail (a busy store's raw lock error, a library's message). A busy
+    store is said in plain words, whatever the engine said."""
+    chain = _chain(error)
+    if not chain:
+        return "unknown cause"
+    busy = next((e for e in chain if e.cls_name == "StoreBusyError"), None)
+    if busy is not None or any(_LOCK_WORDS.search(e.message or "") for e in chain):
+        return busy_cause(_error_text(busy or chain[-1]))
+    user = next((e for e in chain if not e.cls_name.startswith("Dagster")), chain[-1])
+    text = _error_text(user)
+    if text == user.cls_name and user is not chain[-1]:  # a bare wrapper: what it was raised from says more
+        text = _error_text(chain[-1])
+    return text
+
+
+# ------------------------------------------------------------------ a run's failure in one line
+def _dagster_event(event):
+    """A DagsterEvent from a DagsterEvent or an EventLogEntry (the instance's records)."""
+    return getattr(event, "dagster_event", None) or event
+
+
+def _metadata(data) -> dict:
+    return {k: getattr(v, "value", v) for k, v in (getattr(data, "metadata", None) or {}).items()}
+
+
+def _materializations(events) -> dict[str, dict]:
+    """Asset name -> metadata of its (last) materialization in the run."""
+    out = {}
+    for event in events:
+        ev = _dagster_event(event)
+        if getattr(ev, "event_type_value", None) == "ASSET_MATERIALIZATION":
+            mat = ev.event_specific_data.materialization
+            out[mat.asset_key.path[-1]] = _metadata(mat)
+    return out
+
+
+def _counts(counts: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def no_indexable_files(source: str | None, chunks_meta: dict, fetch_meta: dict) -> str:
+    """Why a source gave no chunks, from the materializations of its fetch and of `chunks`."""
+    who = f"source '{source}'" if source else "the source"
+    skipped = {k[len("skipped_"):]: int(v) for k, v in chunks_meta.items() if k.startswith("skipped_") and v}
+    if "discovered" in fetch_meta:  # a docs source: pages, not files
+        failed = fetch_meta.get("failed_reasons") or {}
+        reasons = f": {_counts(failed)}" if isinstance(failed, dict) and failed else ""
+        return (f"{who} has no indexable pages ({fetch_meta.get('discovered', 0)} discovered, "
+                f"{fetch_meta.get('failed', 0)} failed{reasons}); check its url in sources.yaml")
+    indexed = int(chunks_meta.get("files_indexed") or 0)
+    total = int(fetch_meta.get("files_tracked") or (indexed + sum(skipped.values())))
+    if total == 0:
+        return f"{who} has no indexable files (its branch tracks no files)"
+    if indexed == 0:
+        hint = "; check its include/exclude globs in sources.yaml" if "not_included" in skipped or             "excluded" in skipped else ""
+        return (f"{who} has no indexable files ({total} file{'s' if total != 1 else ''}, all skipped: "
+                f"{_counts(skipped) or 'no reason recorded'}){hint}")
+    return f"{who} has no indexable text ({indexed} of {total} files read, none gave a chunk; skipped: " \
+           f"{_counts(skipped) or 'none'})"
+
+
+def _check_failure(evaluation, source: str | None, events) -> str:
+    meta = _metadata(evaluation)
+    if evaluation.check_name == "chunks_are_sane" and meta.get("chunks") == 0:
+        mats = _materializations(events)
+        fetch = mats.get("repo_snapshot") if "files_tracked" in mats.get("repo_snapshot", {}) else \
+            mats.get("doc_pages", {})
+        return no_indexable_files(source, mats.get("chunks", {}), fetch or {})
+    what = evaluation.description or ", ".join(
+        f"{k}={v}" for k, v in meta.items() if isinstance(v, (int, float, str, bool)) and len(str(v)) < 60)
+    return f"check {evaluation.check_name} on {evaluation.asset_key.path[-1]} failed" + (f": {what}" if what else "")
+
+
+def run_failure(events, source: str | None = None) -> tuple[str | None, str]:
+    """(step, one-line cause) of a failed run from its events (DagsterEvents or EventLogEntries): the first
+    failed step's error, or the blocking checks that failed, said in terms of the source."""
+    events = list(events)
+    for event in events:
+        ev = _dagster_event(event)
+        if not getattr(ev, "is_step_failure", False):
+            continue
+        error = ev.event_specific_data.error
+        if any(e.cls_name == "DagsterAssetCheckFailedError" for e in _chain(error)):
+            failed = [ev2.event_specific_data for ev2 in map(_dagster_event, events)
+                      if getattr(ev2, "event_type_value", None) == "ASSET_CHECK_EVALUATION"
+                      and not ev2.event_specific_data.passed
+                      and getattr(ev2.event_specific_data.severity, "value", "ERROR") == "ERROR"]
+            if failed:
+                return ev.step_key, "; ".join(_check_failure(c, source, events) for c in failed)
+        return ev.step_key, error_cause(error)
+    for event in events:  # failed outside any step (resources, launch, an interrupt)
+        ev = _dagster_event(event)
+        if getattr(ev, "event_type_value", None) == "PIPELINE_FAILURE":
+            data = ev.event_specific_data
+            if getattr(data, "error", None) is not None:
+                return None, error_cause(data.error)
+            return None, one_line_cause(ev.message) if ev.message else "run failed"
+    return None, "run failed"
 
 
 def partition_source(partition: str | None) -> str | None:
@@ -114,11 +235,7 @@ def record_result(data_dir: str | Path, job: str, partition: str | None, result)
         if source:
             record_success(data_dir, source=source, job=job, run_id=result.run_id)
         return
-    step, cause = None, "run failed"
-    for event in result.all_events:
-        if event.is_step_failure:
-            step, cause = event.step_key, error_cause(event.event_specific_data.error)
-            break
+    step, cause = run_failure(result.all_events, source)
     record_failure(data_dir, source=source, job=job, run_id=result.run_id, step=step, cause=cause,
                    partition=partition)
 

@@ -1,7 +1,9 @@
 """The one place that launches Dagster runs, for the CLI and the MCP server.
 
-- In process (`index_source`, `promote`): the CLI waits for the result and shows progress; the runs
-  are recorded in the instance, so they show in the UI.
+- In process (`index_source`, `promote`): the CLI waits for the result and shows progress (Dagster's
+  console log, on stdout for the CLI); the runs are recorded in the instance, so they show in the UI. A failed run is
+  one line (RunFailed: run, step, source, cause, where the full log is). Runs whose process is gone
+  and waits for a pool slot: dead_runs.py.
 - Queued (`request_index_run`): the daemon runs it later; the caller gets the run id at once. Through
   the webserver's GraphQL API when RAG_DAGSTER_URL is set, else through the instance with Dagster's
   public `dagster job launch` (the instance's run coordinator queues it).
@@ -10,6 +12,9 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,8 +26,11 @@ import dagster as dg
 from rag_assets import settings
 from rag_assets.defs.jobs import EMBED_JOB, PROMOTE_JOB, SNAPSHOT_JOB
 from rag_assets.defs.partitions import source_model_key, source_partitions
-from rag_assets.service.errors import RunFailed, RunRequestError, one_line
-from rag_assets.service.failures import record_result
+from rag_assets.service.dead_runs import (HOST_TAG, PID_TAG, PROCESS_STARTED_TAG, UNFINISHED, PoolWatch,
+                                          process_started, reap_dead_runs)
+from rag_assets.service.errors import DEFAULT_POOL_TIMEOUT_S, RunFailed, RunRequestError, one_line
+from rag_assets.service.failures import partition_source, record_result, run_failure
+from rag_assets.service.run_console import quiet_console_logger
 from rag_assets.sources.config import get_source, load_sources
 
 CODE_LOCATION = "rag_assets"  # workspace.yaml and pyproject [tool.dagster]
@@ -45,32 +53,63 @@ def register_sources(instance: dg.DagsterInstance | None = None, names: list[str
 
 
 # ------------------------------------------------------------------ in process
-def _first_failure(result: dg.ExecuteInProcessResult) -> str:
-    for event in result.all_events:
-        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
-            err = event.event_specific_data.error
-            # The user's exception is the innermost cause; Dagster wraps it.
-            while err.cause is not None:
-                err = err.cause
-            return f"step {event.step_key}: {err.message.strip().splitlines()[-1] if err.message.strip() else err.cls_name}"
-    return "run failed"
+def _failure_message(result_or_events, run_id: str, job_name: str, partition_key, instance) -> str:
+    source = partition_source(str(partition_key))
+    step, cause = run_failure(result_or_events, source)
+    if source and f"'{source}'" not in cause:
+        cause = f"source '{source}': {cause}"
+    where = f"step {step}: " if step else ""
+    return (f"run {run_id[:8]} ({job_name}) failed: {where}{cause} "
+            f"(full log: run {run_id} in the Dagster UI of {instance.root_directory})")
+
+
+def _finish_unfinished(instance: dg.DagsterInstance, run_id: str, why: str, canceled: bool) -> None:
+    """After an interrupted or aborted in-process run: never leave it STARTED, nor its slots held."""
+    try:
+        run = instance.get_run_by_id(run_id)
+        if run is not None and run.status.value in UNFINISHED:
+            (instance.report_run_canceled if canceled else instance.report_run_failed)(run, message=why)
+        if instance.event_log_storage.supports_global_concurrency_limits:
+            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+    except Exception:  # noqa: BLE001 - the error being reported matters more; the next run reaps this one
+        logging.getLogger(__name__).debug("could not finish run %s", run_id, exc_info=True)
 
 
 def _execute(job_name: str, partition_key, instance: dg.DagsterInstance, progress_bar: bool,
-             ops: dict | None = None) -> dg.ExecuteInProcessResult:
+             ops: dict | None = None, pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S,
+             log_stream=None) -> dg.ExecuteInProcessResult:
+    """Run a job in process. Progress lines (Dagster's console log, without its failure tracebacks) go to
+    `log_stream` (default stderr); a failure raises RunFailed with one line."""
     from rag_assets.definitions import defs
 
+    reap_dead_runs(instance)  # a killed earlier run must not hold the store's pool slot forever
     run_config: dict = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # progress lines, not DEBUG noise
     if ops:
         run_config["ops"] = ops
     if job_name == EMBED_JOB:
         run_config["resources"] = {"embedder": {"config": {"progress_bar": progress_bar}}}
-    job = defs.resolve_job_def(job_name)
-    result = job.execute_in_process(partition_key=partition_key, instance=instance, run_config=run_config,
-                                    raise_on_error=False)
+    job = defs.resolve_job_def(job_name).with_logger_defs({"console": quiet_console_logger(log_stream or sys.stderr)})
+    run_id = str(uuid.uuid4())
+    started = process_started(os.getpid())
+    tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(),
+            **({PROCESS_STARTED_TAG: f"{started:.3f}"} if started else {})}
+    watch = PoolWatch(instance, run_id, job_name, pool_timeout_s)
+    try:
+        with watch:
+            result = job.execute_in_process(partition_key=partition_key, instance=instance, run_config=run_config,
+                                            raise_on_error=False, run_id=run_id, tags=tags)
+    except BaseException as e:
+        stopped = watch.abort if watch.raised else e
+        _finish_unfinished(instance, run_id, one_line(stopped), canceled=isinstance(stopped, KeyboardInterrupt))
+        if stopped is not e:
+            raise stopped from None
+        raise
+    if watch.raised:  # Dagster caught what the watch raised and ended the run
+        _finish_unfinished(instance, run_id, one_line(watch.abort), canceled=isinstance(watch.abort, KeyboardInterrupt))
+        raise watch.abort
     record_result(settings.current().data_dir, job_name, str(partition_key), result)  # `sources` shows failures
     if not result.success:
-        raise RunFailed(f"run {result.run_id[:8]} ({job_name}) failed: {_first_failure(result)}")
+        raise RunFailed(_failure_message(result.all_events, result.run_id, job_name, partition_key, instance))
     return result
 
 
@@ -80,12 +119,14 @@ def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
     return {}
 
 
-def index_source(source: str, model: str, instance: dg.DagsterInstance | None = None, progress_bar: bool = False) -> str:
+def index_source(source: str, model: str, instance: dg.DagsterInstance | None = None, progress_bar: bool = False,
+                 pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S, log_stream=None) -> str:
     """Snapshot + chunk (per source), then embed + upsert (per source × model). Returns a summary."""
     instance = instance or dg.DagsterInstance.get()
     register_sources(instance, [source])
-    r1 = _execute(SNAPSHOT_JOB, source, instance, progress_bar)
-    r2 = _execute(EMBED_JOB, source_model_key(source, model), instance, progress_bar)
+    r1 = _execute(SNAPSHOT_JOB, source, instance, progress_bar, pool_timeout_s=pool_timeout_s, log_stream=log_stream)
+    r2 = _execute(EMBED_JOB, source_model_key(source, model), instance, progress_bar, pool_timeout_s=pool_timeout_s,
+                  log_stream=log_stream)
     c, e, q = _metadata(r1, "chunks"), _metadata(r2, "embeddings"), _metadata(r2, "qdrant_collection")
     return (
         f"indexed '{source}' at {str(c.get('commit', ''))[:12]} with {model}: {c.get('files_indexed')} files "
@@ -95,12 +136,14 @@ def index_source(source: str, model: str, instance: dg.DagsterInstance | None = 
     )
 
 
-def promote(source: str, model: str, instance: dg.DagsterInstance | None = None, force: bool = False) -> str:
+def promote(source: str, model: str, instance: dg.DagsterInstance | None = None, force: bool = False,
+            pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S, log_stream=None) -> str:
     """Move the source's alias to this model's collection (a switch or a rollback), checks first: the
     collection must measure at least as well as the live one (recall gate) unless `force` (recorded)."""
     instance = instance or dg.DagsterInstance.get()
     result = _execute(PROMOTE_JOB, source_model_key(source, model), instance, False,
-                      ops={"collection_alias": {"config": {"force": force}}})
+                      ops={"collection_alias": {"config": {"force": force}}}, pool_timeout_s=pool_timeout_s,
+                      log_stream=log_stream)
     m = _metadata(result, "collection_alias")
     forced = f"; forced past: {m.get('gate')}" if m.get("gate_overridden") else ""
     return (f"alias '{source}': {m.get('previous')} -> {m.get('collection')} ({m.get('points')} points){forced}; "
