@@ -11,19 +11,19 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 import uuid
-from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import dagster as dg
 import pytest
 from anyio.from_thread import start_blocking_portal
-from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp import StdioServerParameters, stdio_client
 
 from rag_assets.cli import main
+from rag_assets_tests.conftest import index_run_writing
 from rag_assets_tests.gitrepo import commit, make_repo
+from rag_assets_tests.test_mcp import Client, _session
 from rag_assets_tests.test_pipeline import MATH, SHOP
 
 RAG_ASSETS = str(Path(sys.executable).with_name("rag-assets"))
@@ -119,30 +119,11 @@ def test_index_while_another_process_writes_the_store_says_store_busy(env, tmp_p
     env.index("demo")
     commit(repo, {"extra.py": "def extra():\n    return 1\n"}, "more")
     capfd.readouterr()
-    with _collection_written_by_another_process(env.data_dir, "demo__minilm-l6"):
+    with index_run_writing(env.data_dir, "demo__minilm-l6"):
         assert main(["index", "demo"]) == 1
     [err] = _err_lines(capfd)
     assert "step qdrant_collection: source 'demo': store busy: another process is writing the vector store" in err
     assert "wait for it to finish, then retry" in err and "full log: run " in err
-
-
-@contextmanager
-def _collection_written_by_another_process(data_dir, collection: str):
-    """Another process begins writing a collection and keeps its writer lock, as a running index run does."""
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import time
-        from rag_assets.store import open_store
-        s = open_store({str(data_dir)!r})
-        s.delete({collection!r}, ["00000000-0000-0000-0000-000000000000"])  # the first write takes the lock
-        print("writing", flush=True)
-        time.sleep(120)
-    """)], stdout=subprocess.PIPE, text=True, env=os.environ.copy())
-    try:
-        assert holder.stdout.readline().strip() == "writing"
-        yield
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 # ------------------------------------------------------------------ 3: eval on paths the source lacks
@@ -224,27 +205,6 @@ def test_a_source_removed_from_sources_yaml_is_dropped_as_the_readme_says(env, t
 
 
 # ------------------------------------------------------------------ 5: MCP argument validation
-@asynccontextmanager
-async def _session(transport):
-    async with transport as (read, write), ClientSession(read, write) as session:
-        await session.initialize()
-        yield session
-
-
-class _Client:
-    """Sync calls into the SDK's client session, which lives in a portal's event loop (as test_mcp.py)."""
-
-    def __init__(self, portal, session):
-        self.portal, self.session = portal, session
-
-    def error(self, tool: str, **args) -> str:
-        res = self.portal.call(self.session.call_tool, tool, args)
-        assert res.is_error, f"{tool}({args}) did not fail: {res.content}"
-        text = res.content[0].text
-        assert "\n" not in text  # one line for the agent to read
-        return text
-
-
 @pytest.fixture
 def mcp_client(env, tmp_path):
     make_repo(tmp_path / "demo", {"a.py": "x = 1\n"})
@@ -252,7 +212,7 @@ def mcp_client(env, tmp_path):
     params = StdioServerParameters(command=sys.executable, args=["-m", "rag_assets.mcp_server"], env=dict(os.environ))
     with open(tmp_path / "server.log", "w") as log, start_blocking_portal() as portal, \
             portal.wrap_async_context_manager(_session(stdio_client(params, errlog=log))) as session:
-        yield _Client(portal, session)
+        yield Client(portal, session)
 
 
 def test_mcp_rejects_wrong_types_and_unknown_arguments_in_one_line(mcp_client):
