@@ -6,15 +6,20 @@ hybrid and hybrid + rerank; and recall@10 of quantized (int8, binary; rescored) 
 exact search on the same queries (Qdrant Edge, where both are real). One run, one machine.
 
     python benchmarks/retrieval_bench.py [--corpora rag-assets,click,express,gorilla-mux,serde-json]
-        [--skip-mpnet] [--skip-approx] [--baseline-windows]
+        [--skip-mpnet] [--skip-approx] [--baseline-windows] [--query-encoders reference,onnx]
 
 --baseline-windows also indexes each corpus with the old chunker (line windows for every language but
 Python, Markdown and reStructuredText) and evaluates it beside the syntax-tree chunker, in the same run.
+
+--query-encoders reference,onnx evaluates the minilm-l6 collections once per query encoder (RAG_QUERY_ENCODER:
+the sentence-transformers model, or the int8 ONNX export; documents are the same reference vectors) and
+prints recall@10 / MRR@10 side by side, with the cosine between the two encoders' query vectors.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -114,6 +119,21 @@ def approx_recall(store, name: str, dim: int, queries: np.ndarray, quantization:
     return float(np.mean(overlap))
 
 
+@contextlib.contextmanager
+def query_encoder(name: str | None):
+    """RAG_QUERY_ENCODER=name inside (read at each encode), restored after; None leaves it as it is."""
+    saved = os.environ.get("RAG_QUERY_ENCODER")
+    if name:
+        os.environ["RAG_QUERY_ENCODER"] = name
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("RAG_QUERY_ENCODER", None)
+        else:
+            os.environ["RAG_QUERY_ENCODER"] = saved
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpora", default="rag-assets,click")
@@ -121,7 +141,11 @@ def main() -> None:
     ap.add_argument("--skip-approx", action="store_true", help="skip HNSW/quantized vs exact recall")
     ap.add_argument("--baseline-windows", action="store_true", help="also evaluate the line-windows chunker")
     ap.add_argument("--reuse", default="", help="corpus=workdir,...: evaluate stores a previous run built")
+    ap.add_argument("--out", default=str(OUT), help=f"results JSON, merged per corpus (default {OUT})")
+    ap.add_argument("--query-encoders", default="",
+                    help="e.g. reference,onnx: evaluate minilm-l6 once per query encoder (RAG_QUERY_ENCODER)")
     args = ap.parse_args()
+    encoders = [e for e in args.query_encoders.split(",") if e]
     reuse = dict(x.split("=", 1) for x in args.reuse.split(",") if x)
 
     from dagster import instance_for_test
@@ -130,6 +154,7 @@ def main() -> None:
     from rag_assets.retrieval.evaluate import evaluate, load_queries
     from rag_assets.contract import collection_name
     from rag_assets.embedding.models import get_model
+    from rag_assets.embedding.query_encoder import encode_queries, onnx_available
     from rag_assets.retrieval.rerank import get_scorer
     from rag_assets.service.runs import index_source
     from rag_assets.retrieval.search import Searcher
@@ -138,7 +163,8 @@ def main() -> None:
     results = {}
     for corpus in args.corpora.split(","):
         repo_fn, golden = CORPORA[corpus]
-        previous = json.loads(OUT.read_text()).get(corpus, {}) if corpus in reuse and OUT.exists() else {}
+        out_file = Path(args.out)
+        previous = json.loads(out_file.read_text()).get(corpus, {}) if corpus in reuse and out_file.exists() else {}
         work = Path(reuse[corpus]) if corpus in reuse else Path(tempfile.mkdtemp(prefix=f"rag-retrieval-{corpus}-"))
         repo = work / "repo"
         if corpus not in reuse:
@@ -167,11 +193,26 @@ def main() -> None:
             evals = {}
             for m in models:
                 s = Searcher(store, corpus, model=m)
-                for mode in ("dense", "sparse", "hybrid"):
-                    if m != "minilm-l6" and mode == "sparse":
-                        continue  # identical to minilm's sparse (same BM25 vectors)
-                    evals[f"{m} {mode}"] = evaluate(s, queries, mode=mode)["overall"]
-                evals[f"{m} hybrid (rrf fusion)"] = evaluate(s, queries, mode="hybrid", fusion="rrf")["overall"]
+                for enc in (encoders if encoders and onnx_available(m) else [None]):
+                    tag = f" [{enc} queries]" if enc else ""
+                    with query_encoder(enc):
+                        for mode in ("dense", "sparse", "hybrid"):
+                            if mode == "sparse" and (m != "minilm-l6" or enc not in (None, encoders[0])):
+                                continue  # identical to minilm's sparse (same BM25 vectors, no query vector)
+                            evals[f"{m} {mode}{tag if mode != 'sparse' else ''}"] = evaluate(s, queries, mode=mode)["overall"]
+                        evals[f"{m} hybrid (rrf fusion){tag}"] = evaluate(s, queries, mode="hybrid", fusion="rrf")["overall"]
+                if encoders and onnx_available(m):
+                    texts = [q["query"] for q in queries]
+                    vecs = {}
+                    for enc in encoders:
+                        with query_encoder(enc):
+                            vecs[enc] = encode_queries(m, texts)
+                    if len(vecs) == 2:
+                        a, b = vecs.values()
+                        cos = (a * b).sum(axis=1)
+                        row["query_encoder_cosine"] = {"min": round(float(cos.min()), 5), "mean": round(float(cos.mean()), 5)}
+                        print(f"[{corpus}] {m} query vectors {' vs '.join(vecs)}: cosine min {cos.min():.5f} "
+                              f"mean {cos.mean():.5f}", flush=True)
             if "mpnet-base" in models:
                 s = Searcher(store, corpus, model="minilm-l6")
                 scorer = get_scorer("collection:mpnet-base", store, corpus)
@@ -192,10 +233,26 @@ def main() -> None:
                     row["approx_vs_exact_recall@10"][f"{m} {quant or 'hnsw'}"] = round(r, 4)
                     print(f"[{corpus}] {m} {quant or 'hnsw (no quantization)'} vs exact recall@10: {r:.4f}", flush=True)
         results[corpus] = row
-    OUT.parent.mkdir(exist_ok=True)
-    merged = {**(json.loads(OUT.read_text()) if OUT.exists() else {}), **results}
-    OUT.write_text(json.dumps(merged, indent=1))
-    print(f"wrote {OUT}")
+    if len(encoders) == 2:
+        _side_by_side(results, encoders)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    merged = {**(json.loads(out.read_text()) if out.exists() else {}), **results}
+    out.write_text(json.dumps(merged, indent=1))
+    print(f"wrote {out}")
+
+
+def _side_by_side(results: dict, encoders: list[str]) -> None:
+    a, b = encoders
+    print(f"\nR@10 / MRR@10, minilm-l6 documents, {a} vs {b} query encoder (same run, same collections)")
+    print(f"{'golden file':<14} {'mode':<20} {a:>15} {b:>15}  cosine min/mean")
+    for corpus, row in results.items():
+        cos = row.get("query_encoder_cosine", {})
+        for mode in ("dense", "hybrid", "hybrid (rrf fusion)"):
+            ra, rb = (row["eval"].get(f"minilm-l6 {mode} [{e} queries]") for e in (a, b))
+            if ra and rb:
+                print(f"{corpus:<14} {mode:<20} {ra['recall@10']:.3f} / {ra['mrr@10']:.3f}   "
+                      f"{rb['recall@10']:.3f} / {rb['mrr@10']:.3f}  {cos.get('min', 0):.4f}/{cos.get('mean', 0):.4f}")
 
 
 if __name__ == "__main__":

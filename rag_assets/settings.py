@@ -50,6 +50,7 @@ class Settings:
     gate_tolerance: float = 0.01  # RAG_GATE_TOLERANCE: how far below the live collection a candidate may measure
     memory_session_ttl_s: float = 86400.0  # RAG_MEMORY_SESSION_TTL: seconds a `session` memory lives
     answer_cache: bool = True  # RAG_ANSWER_CACHE=0 turns off reusing a model's answer to the same question + context
+    query_encoder: str = "onnx"  # RAG_QUERY_ENCODER: onnx (int8 ONNX for the default model when installed) | reference
 
 
 def _get(name: str) -> str | None:
@@ -95,6 +96,7 @@ def current() -> Settings:
         memory_session_ttl_s=float(_get("RAG_MEMORY_SESSION_TTL") or 86400),
         answer_cache=(_get("RAG_ANSWER_CACHE") or "1").lower() not in ("0", "false", "no", "off"),
         timing=bool(_get("RAG_TIMING")),
+        query_encoder=(_get("RAG_QUERY_ENCODER") or "onnx").strip().lower(),
     )
 
 

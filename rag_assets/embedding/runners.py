@@ -30,6 +30,7 @@ class EmbeddingRunner(ConfigurableResource):
     mode: str | None = None  # in_process | subprocess | kaggle; unset: RAG_EMBED_MODE, else in_process
     device: str = "auto"  # auto: CUDA when present (fp16 there)
     batch_size: int = 32
+    threads: int = 0  # torch CPU threads; 0: auto (the CPUs other processes leave idle, see embedder.auto_threads)
     kaggle_base_url: str = DEFAULT_BASE_URL
     kaggle_dataset_slug: str = "rag-embed-input"
     kaggle_kernel_slug: str = "rag-embed-worker"
@@ -77,7 +78,7 @@ class EmbeddingRunner(ConfigurableResource):
         return vectors, stats
 
     def _in_process(self, context, texts: list[str], spec, progress=None) -> tuple[np.ndarray, dict]:
-        emb = Embedder(spec, device=self.device, batch_size=self.batch_size)
+        emb = Embedder(spec, device=self.device, batch_size=self.batch_size, threads=self.threads or None)
         if texts:
             emb.model  # load outside the timed part, as the worker does
         t = time.perf_counter()
@@ -86,12 +87,16 @@ class EmbeddingRunner(ConfigurableResource):
         stats = {"texts": len(texts), "texts_per_s": round(len(texts) / secs, 1) if secs > 0 else 0.0,
                  "device": emb.device, "model": spec.key, "dim": spec.dim, "seconds": round(secs, 3),
                  "load_seconds": round(emb.load_seconds, 3)}
+        if texts and emb.device == "cpu":
+            import torch
+
+            stats["threads"] = torch.get_num_threads()
         context.log.info(f"embedded {len(texts)} texts in process: {stats['texts_per_s']} texts/s on {emb.device}")
         return vectors, stats
 
     def _subprocess(self, context, src: Path, dst: Path, model_key: str) -> dict:
         extras = {"input": str(src), "output": str(dst), "model": model_key,
-                  "batch_size": self.batch_size, "device": self.device}
+                  "batch_size": self.batch_size, "device": self.device, "threads": self.threads}
         # Same interpreter as Dagster, so the child imports this very checkout of rag_assets.
         client = PipesSubprocessClient(env={"TOKENIZERS_PARALLELISM": "false"})
         invocation = client.run(context=context, extras=extras,
