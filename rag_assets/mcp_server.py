@@ -8,9 +8,10 @@ Tools: search_code, ask, list_sources, reindex; agent memory: remember, recall, 
 arguments, unknown source, a busy store) come back as tool errors with one line of text; the server
 keeps running.
 
-The embedded store admits one process at a time, so every call opens it and closes it again: an idle
-server never blocks an index run. The embedding model stays loaded (embedder.py caches it), so only
-the first search pays its load.
+On Edge the server keeps one reader open for all calls (service/stores.py): it reads the published
+generation of each collection, so it never waits for an index run nor blocks one, and moves to a newer
+generation on the first call after a run publishes it. The query encoder stays loaded
+(embedding/query_encoder.py caches it), so only the first search pays its load.
 """
 
 from __future__ import annotations
