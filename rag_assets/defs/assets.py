@@ -7,18 +7,22 @@ is in the stage packages; here we add partitions, lineage and metadata.
 
 import re
 import time
+from collections import Counter
+from dataclasses import dataclass, field, replace
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rag_assets.chunking import CHUNKER_VERSION
-from rag_assets.chunking.documents import build_chunks
-from rag_assets.contract import collection_name
+from rag_assets.chunking.documents import ChunkStats, build_chunks
+from rag_assets.contract import CHUNK_COLUMNS, collection_name
 from rag_assets.defs.automation import refresh_existing
 from rag_assets.defs.partitions import source_model_partitions, source_partitions
 from rag_assets.defs.progress import Progress
 from rag_assets.defs.resources import DocsFetcherResource, RagSettings, VectorStoreResource
-from rag_assets.embedding.incremental import embed_chunks
+from rag_assets.embedding.incremental import embed_table, embedding_schema
 from rag_assets.embedding.models import MODELS, get_model
 from rag_assets.embedding.runners import EmbeddingRunner
 from rag_assets.retrieval.mining import DEFAULT_CAP, DEFAULT_SEED, MINING_VERSION, RECIPE, mine_queries
@@ -26,7 +30,7 @@ from rag_assets.retrieval.quality import query_sets, recall_gate
 from rag_assets.sources.readers import FetchContext
 from rag_assets.store.quality import collection_quality
 from rag_assets.store.sync import sync_collection
-from rag_assets.tables import Table, Tables
+from rag_assets.tables import Table, Tables, TableWriter
 
 STORE_POOL = "qdrant_store"  # dagster.yaml limits every pool to 1: one writer to the embedded store
 
@@ -99,26 +103,152 @@ def chunks(context: dg.AssetExecutionContext, settings: RagSettings, repo_snapsh
     docs = reader.documents({Tables.SNAPSHOT: repo_snapshot, Tables.PAGES: doc_pages}[reader.table])
     t0 = time.perf_counter()
     progress = Progress("chunking documents", len(docs.wanted), context.log)
-    df, stats, meta = build_chunks(source.name, docs, settings.previous(Tables.CHUNKS, context.partition_key),
-                                   settings.max_tokens, progress)
+    # Streamed: reused rows are copied from the previous table row group by row group, new documents are
+    # chunked a slice at a time, and the two sorted streams are merged into the new file (bounded memory).
+    meta = {"commit": docs.version, "chunker": CHUNKER_VERSION, "max_tokens": settings.max_tokens}
+    with TableWriter(settings.tables.path(Tables.CHUNKS, context.partition_key), meta, CHUNKS_SCHEMA) as writer:
+        stats, summary = stream_chunks(source.name, docs, settings.previous(Tables.CHUNKS, context.partition_key),
+                                       settings.max_tokens, progress, writer)
+        table = writer.finish()
     secs = time.perf_counter() - t0
     for err in stats.errors:
         context.log.warning(err)
-    by_language = df.groupby("language").agg(chunks=("chunk_id", "size"), files=("path", "nunique"))
     context.add_output_metadata({
-        "commit": meta["commit"], "chunks": len(df), "tokens": int(df["n_tokens"].sum()),
+        "commit": meta["commit"], "chunks": summary.chunks, "tokens": summary.tokens,
         "max_tokens": settings.max_tokens, "files_indexed": stats.files_indexed,
         "files_rechunked": stats.files_rechunked, "files_reused": stats.files_reused,
         **{f"skipped_{k}": v for k, v in sorted(stats.skipped.items())},
         "errors": dg.MetadataValue.md("\n".join(f"- {e}" for e in stats.errors) or "none"),
-        "by_language": dg.MetadataValue.json(df["language"].value_counts().to_dict()),
-        "by_language_files": dg.MetadataValue.json(by_language["files"].to_dict()),
+        "by_language": dg.MetadataValue.json(dict(summary.by_language.most_common())),
+        "by_language_files": dg.MetadataValue.json(dict(sorted(summary.files_by_language.items()))),
         "parse_failures": dg.MetadataValue.json(dict(stats.parse_failures)),
         "secrets_redacted": dg.MetadataValue.json(dict(stats.secrets_redacted)),
         "seconds": round(secs, 2),
-        "preview": _preview(df, ["path", "start_line", "end_line", "kind", "symbol", "n_tokens"]),
+        "preview": _preview(summary.head, ["path", "start_line", "end_line", "kind", "symbol", "n_tokens"]),
     })
-    return Table(df, meta)
+    return table  # staged beside its path: the IO manager moves it into place
+
+
+# Column types of the chunks table (streamed batches must agree on them).
+CHUNKS_SCHEMA = pa.schema([
+    (c, pa.int64() if c in ("part", "start_line", "end_line", "n_tokens") else
+     pa.list_(pa.string()) if c == "imports" else pa.large_string()) for c in CHUNK_COLUMNS])
+CHUNK_SLICE_FILES = 500  # new documents chunked per slice of the stream
+_SORT = ["path", "start_line", "end_line"]
+
+
+@dataclass
+class ChunkSummary:
+    """What the chunks asset reports, accumulated while the table streams past."""
+
+    chunks: int = 0
+    tokens: int = 0
+    by_language: Counter = field(default_factory=Counter)
+    files_by_language: Counter = field(default_factory=Counter)
+    head: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CHUNK_COLUMNS))
+
+    def add(self, t: pa.Table, last_path: str | None) -> str | None:
+        if not t.num_rows:
+            return last_path
+        df = t.select(["path", "language", "n_tokens"]).to_pandas()
+        self.chunks += len(df)
+        self.tokens += int(df["n_tokens"].sum())
+        self.by_language.update(df["language"].value_counts().to_dict())
+        files = df.drop_duplicates("path")  # rows are sorted by path: a file spans consecutive rows
+        if last_path is not None and files["path"].iloc[0] == last_path:
+            files = files.iloc[1:]
+        self.files_by_language.update(files["language"].value_counts().to_dict())
+        if len(self.head) < 8:
+            more = t.slice(0, 8 - len(self.head)).to_pandas()
+            self.head = pd.concat([self.head, more], ignore_index=True) if len(self.head) else more
+        return df["path"].iloc[-1]
+
+
+def stream_chunks(source: str, docs, previous: Table | None, max_tokens: int, progress, writer: TableWriter
+                  ) -> tuple[ChunkStats, ChunkSummary]:
+    """`build_chunks`, streamed into `writer` in bounded memory; the same rows in the same order.
+
+    The rows of documents chunked last time with the same settings (same path and content key) are read
+    from the previous table a row group at a time (as Arrow, never through pandas); the other documents are
+    chunked CHUNK_SLICE_FILES at a time (by path). Both streams are sorted by (path, start_line, end_line)
+    and hold disjoint paths, so merging them by path gives the table build_chunks sorts in memory."""
+    stats = ChunkStats(skipped=Counter(docs.skipped))
+    commit = docs.version
+    reusable = (previous is not None and len(previous) > 0 and previous.meta.get("chunker") == CHUNKER_VERSION
+                and previous.meta.get("max_tokens") == max_tokens
+                and set(CHUNK_COLUMNS) <= set(previous.column_names))
+    wanted = dict(docs.wanted)
+    reuse: set[tuple[str, str]] = set()
+    dropped = False  # whether some rows of the previous table are not reused
+    if reusable:
+        pairs = pa.table({"path": previous.column("path"), "blob_sha": previous.column("blob_sha")})
+        pairs = pairs.group_by(["path", "blob_sha"]).aggregate([])  # one row per document
+        for path, key in zip(pairs.column("path").to_pylist(), pairs.column("blob_sha").to_pylist()):
+            if wanted.get(path) == key:
+                reuse.add((path, key))
+            else:
+                dropped = True
+    todo = sorted((p, k) for p, k in docs.wanted if (p, k) not in reuse)
+    stats.files_reused = stats.files_indexed = len(reuse)
+    if progress and reuse:
+        progress(len(reuse))
+    commit_col = CHUNK_COLUMNS.index("commit")
+
+    def kept():  # the previous table's rows of reused documents, in its (sorted) order
+        if not reuse:
+            return
+        keys = pa.array(sorted(f"{p}\0{k}" for p, k in reuse), pa.large_string())
+        for group in range(len(previous.row_groups())):
+            t = previous.row_group(group, CHUNK_COLUMNS).cast(CHUNKS_SCHEMA)
+            if dropped:
+                sep = pa.scalar("\0", pa.large_string())
+                doc = pc.binary_join_element_wise(t.column("path"), t.column("blob_sha"), sep)
+                t = t.filter(pc.is_in(doc, value_set=keys))
+            if t.num_rows:
+                yield t
+
+    def fresh():  # new documents' rows, CHUNK_SLICE_FILES documents at a time, in path order
+        for lo in range(0, len(todo), CHUNK_SLICE_FILES):
+            part = replace(docs, wanted=todo[lo:lo + CHUNK_SLICE_FILES], skipped=Counter())
+            df, st, _ = build_chunks(source, part, None, max_tokens, progress)
+            stats.files_indexed += st.files_indexed
+            stats.files_rechunked += st.files_rechunked
+            stats.skipped.update(st.skipped)
+            stats.errors.extend(st.errors)
+            stats.parse_failures.update(st.parse_failures)
+            stats.secrets_redacted.update(getattr(st, "secrets_redacted", Counter()))
+            if len(df):
+                yield pa.Table.from_pandas(df.reindex(columns=CHUNK_COLUMNS), schema=CHUNKS_SCHEMA,
+                                           preserve_index=False).replace_schema_metadata(None)
+
+    summary, last_path = ChunkSummary(), None
+    for t in _merge_by_path(kept(), fresh()):
+        # Reused chunks are identical at the new commit.
+        t = t.set_column(commit_col, CHUNKS_SCHEMA.field("commit"), pa.array([commit] * t.num_rows, pa.large_string()))
+        writer.write(t)
+        last_path = summary.add(t, last_path)
+    return stats, summary
+
+
+def _merge_by_path(a, b):
+    """Merge two streams of Arrow tables, each sorted by _SORT, whose paths are disjoint; every document's rows
+    lie in consecutive batches of one stream (b: in one batch). Yields sorted tables."""
+    a, b = iter(a), iter(b)
+    buf_a, buf_b = next(a, None), next(b, None)
+    while buf_a is not None and buf_b is not None:
+        bound = min(buf_a.column("path")[-1].as_py(), buf_b.column("path")[-1].as_py())
+        take_a, take_b = pc.less_equal(buf_a.column("path"), bound), pc.less_equal(buf_b.column("path"), bound)
+        out = pa.concat_tables([buf_a.filter(take_a), buf_b.filter(take_b)])
+        yield out.sort_by([(c, "ascending") for c in _SORT])  # a stable sort
+        buf_a, buf_b = buf_a.filter(pc.invert(take_a)), buf_b.filter(pc.invert(take_b))
+        if not buf_a.num_rows:
+            buf_a = next(a, None)
+        if not buf_b.num_rows:
+            buf_b = next(b, None)
+    for buf, rest in ((buf_a, a), (buf_b, b)):
+        while buf is not None:
+            yield buf
+            buf = next(rest, None)
 
 
 @dg.asset(
@@ -151,10 +281,11 @@ def golden_gate(s, settings: RagSettings, source: str, model: str,
                 report_all: bool = True) -> tuple[bool | None, str, dict]:
     """The recall gate of `model`'s collection of `source` against the live collection (retrieval/quality.py),
     on the hand-written queries when the source has a file, else on the mined ones; metadata ready for Dagster."""
-    sets = query_sets(settings.source(source).queries, settings.tables.golden_queries(source),
-                      settings.tables.chunks(source))
+    chunks = settings.tables.chunks(source)
+    sets = query_sets(settings.source(source).queries, settings.tables.golden_queries(source), chunks)
     passed, reason, meta = recall_gate(s, source, model, sets, floor=settings.min_recall,
-                                       tolerance=settings.tolerance, report_all=report_all)
+                                       tolerance=settings.tolerance, report_all=report_all, chunks=chunks,
+                                       cache=settings.root / "work" / "gate" / f"{collection_name(source, model)}.json")
     return passed, reason, {k: dg.MetadataValue.md(v) if k.endswith("comparison") else v for k, v in meta.items()}
 
 
@@ -204,31 +335,40 @@ def _embed_partition(context, config: EmbedConfig, key, chunks: Table, embedder:
     spec = get_model(key.keys_by_dimension["model"])
     previous = None if config.force else settings.previous(Tables.EMBEDDINGS, str(key))
     run_stats: dict = {}
+    progress: list[Progress] = []  # one bar for every slice of new texts
+
+    def on_new(n: int) -> None:
+        progress.append(Progress(f"embedding {key} with {spec.key}", n, context.log, bar=embedder.progress_bar))
 
     def encode(texts: list[str], hashes: list[str]):
-        progress = Progress(f"embedding {key} with {spec.key}", len(texts), context.log, bar=embedder.progress_bar)
-        try:
-            workdir = settings.root / "work" / "embed" / re.sub(r"[^\w.-]", "_", str(key))
-            vectors, stats = embedder.embed(context, texts, hashes, spec.key, workdir, progress=progress)
-        finally:
-            progress.close()
-        run_stats.update(stats)
+        workdir = settings.root / "work" / "embed" / re.sub(r"[^\w.-]", "_", str(key))
+        vectors, stats = embedder.embed(context, texts, hashes, spec.key, workdir, progress=progress[0])
+        load = max(float(run_stats.get("load_seconds", 0.0)), float(stats.get("load_seconds", 0.0)))
+        run_stats.update(stats, load_seconds=load)
         return vectors
 
-    df, vectors, stats = embed_chunks(chunks.df, previous, spec, encode)
+    # Streamed (embedding/incremental.py): the vectors of unchanged content are copied from the previous
+    # table row group by row group; only new content is read and encoded.
+    meta = {"model": spec.key, "model_version": spec.version, "dim": spec.dim, "commit": chunks.meta.get("commit"),
+            # A forced re-embed replaces every vector: the collection must rewrite its points, not only add new ones.
+            "vectors_run": previous.meta.get("vectors_run", "") if reused_all_vectors(previous, spec) else context.run.run_id}
+    with TableWriter(settings.tables.path(Tables.EMBEDDINGS, str(key)), meta, embedding_schema(spec.dim)) as writer:
+        try:
+            stats = embed_table(chunks, previous, spec, encode, writer, on_new=on_new)
+        finally:
+            for p in progress:
+                p.close()
+        table = writer.finish()
     metadata = {
         "model": spec.key, "model_version": spec.version, "dim": spec.dim,
         "query_prompt": spec.query_prompt or "none", "document_prompt": spec.document_prompt or "none",
-        "commit": chunks.meta.get("commit", ""), "chunks": len(df), "embedded": stats.embedded,
+        "commit": chunks.meta.get("commit", ""), "chunks": len(table), "embedded": stats.embedded,
         "reused": stats.reused, "deleted": stats.deleted, "forced": config.force,
         "mode": embedder.effective_mode, "device": run_stats.get("device", "-"),
         "texts_per_s": float(run_stats.get("texts_per_s", 0.0)),
         "embed_seconds": round(stats.seconds, 2), "model_load_seconds": float(run_stats.get("load_seconds", 0.0)),
     }
-    meta = {"model": spec.key, "model_version": spec.version, "dim": spec.dim, "commit": chunks.meta.get("commit"),
-            # A forced re-embed replaces every vector: the collection must rewrite its points, not only add new ones.
-            "vectors_run": previous.meta.get("vectors_run", "") if reused_all_vectors(previous, spec) else context.run.run_id}
-    return Table(df, meta, vectors), metadata
+    return table, metadata
 
 
 @dg.asset(
@@ -244,19 +384,23 @@ def qdrant_collection(
     source, spec = keys["source"], get_model(keys["model"])
     name = collection_name(source, spec.key)
     commit = chunks.meta.get("commit", "")
-    progress = Progress(f"upserting into {name}", len(chunks.df), context.log)
+    progress = Progress(f"upserting into {name}", len(chunks), context.log)
     with store.open() as s:
+        # Streamed (store/sync.py): the diff reads chunk ids only, rows to upsert are read a row group at a time.
         stats = sync_collection(
-            s, name, chunks.df, embeddings, dim=spec.dim, distance=spec.distance, progress=progress,
+            s, name, chunks, embeddings, dim=spec.dim, distance=spec.distance, progress=progress,
             meta={"indexed_commit": commit, "model": spec.key, "model_version": spec.version, "source": source},
             quantization=settings.quantize, indexing_threshold=settings.indexing_threshold_kb,
+            ledger=settings.tables.ledger_path(name),
         )
         alias_target = s.resolve_alias(source)
     return dg.MaterializeResult(metadata={
         "collection": name, "engine": s.engine, "commit": commit, "points": stats.points,
         "upserted": stats.upserted, "deleted": stats.deleted, "unchanged": stats.unchanged,
         "live_alias": f"{source} -> {alias_target}", "seconds": round(stats.seconds, 2), "model": spec.key,
-        "dim": spec.dim, "quantization": settings.quantize or "none",
+        "dim": spec.dim, "quantization": settings.quantize or "none", "diff": stats.diff,
+        "diff_seconds": round(stats.diff_seconds, 3), "delete_seconds": round(stats.delete_seconds, 3),
+        "upsert_seconds": round(stats.upsert_seconds, 3), "finalize_seconds": round(stats.finalize_seconds, 3),
     })
 
 
@@ -287,7 +431,7 @@ def collection_alias(context: dg.AssetExecutionContext, config: AliasConfig, sto
         chunks_table = settings.tables.chunks(source)
         if chunks_table is None:
             raise dg.Failure(f"source '{source}': chunks are not materialized")
-        ok, meta = collection_quality(s, name, chunks_table.df, chunks_table.meta.get("commit", ""))
+        ok, meta = collection_quality(s, name, len(chunks_table), chunks_table.meta.get("commit", ""))
         recall_ok, reason, recall_meta = golden_gate(s, settings, source, spec.key, report_all=False)
         before = s.resolve_alias(source)
         # --force overrides only a candidate that falls below the live one; the floor and points == chunks hold.

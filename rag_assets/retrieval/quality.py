@@ -12,8 +12,17 @@ passed is None when nothing can be measured (no queries at all), never a silent 
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rag_assets import settings as env
 from rag_assets.contract import collection_name
 from rag_assets.retrieval.evaluate import evaluate, load_queries
 from rag_assets.retrieval.gate import MEASURES, decide
@@ -57,11 +66,79 @@ def _live_label(collection: str, source: str) -> str:
     return collection[len(prefix):] if collection.startswith(prefix) else collection
 
 
+
+
+def read_cache(path: Path | None) -> dict | None:
+    """A measurement kept by write_cache; None when absent or unreadable (then it is measured again)."""
+    try:
+        return json.loads(path.read_text()) if path is not None and path.exists() else None
+    except (OSError, ValueError):
+        return None
+
+
+def write_cache(path: Path, value: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(value, default=str))
+    os.replace(tmp, path)
+
+# A measurement is reused while at most this fraction of the collection's points changed since (see recall_gate).
+REUSE_MAX_CHANGED = 0.01
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+class _Recording:
+    """A Searcher that remembers the paths of the hits it returned (what a measurement depends on)."""
+
+    def __init__(self, searcher: Searcher):
+        self.searcher, self.paths = searcher, set()
+
+    def search_many(self, queries, **kw):
+        results = self.searcher.search_many(queries, **kw)
+        for hits in results:
+            self.paths.update(h.path for h in hits)
+        return results
+
+
+def involved_digest(chunks: Table, paths) -> str:
+    """A digest of the chunk ids of these paths in the chunks table (reads the path and chunk_id columns)."""
+    wanted = sorted(set(paths))
+    t = pa.table({"path": chunks.column("path"), "chunk_id": chunks.column("chunk_id")})
+    t = t.filter(pc.is_in(t.column("path"), value_set=pa.array(wanted, t.column("path").type)))
+    return _digest(sorted(zip(t.column("path").to_pylist(), t.column("chunk_id").to_pylist())))
+
+
+def _reusable(cache: dict | None, key: str, meta: dict, points: int, chunks: Table | None, needed: list[str]
+              ) -> str | None:
+    """Why the cached measurement still holds (a line for the metadata), or None when it must be redone.
+
+    It holds for the same collection, model, vectors, query sets, encoder and live collection when (a) at most
+    REUSE_MAX_CHANGED of the points changed since, and (b) none of the files the queries cite or their hits
+    came from changed (their chunk ids are the same). A change elsewhere can still push a new chunk into a
+    query's top 10: the gate's figures are estimates on <= 50 queries, and such a small change moves them by
+    far less than their sampling error; a larger one is measured again."""
+    if not cache or cache.get("key") != key or chunks is None or not all(n in cache.get("reports", {}) for n in needed):
+        return None
+    changed = int(meta.get("points_changed", 0)) - int(cache.get("points_changed", 0))
+    if changed < 0 or changed > REUSE_MAX_CHANGED * max(points, 1):
+        return None
+    if changed and involved_digest(chunks, cache.get("paths", [])) != cache.get("involved"):
+        return None
+    return (f"reused the measurement at {str(cache.get('commit', ''))[:12]}: {changed} points changed since, none "
+            f"in the {len(cache.get('paths', []))} files the queries cite or hit")
+
+
 def recall_gate(store: VectorStore, source: str, model: str, sets: list[QuerySet], *, floor: float,
-                tolerance: float, k: int = 10, report_all: bool = True) -> tuple[bool | None, str, dict]:
+                tolerance: float, k: int = 10, report_all: bool = True, chunks: Table | None = None,
+                cache: Path | None = None) -> tuple[bool | None, str, dict]:
     """Gate `model`'s collection of `source` on the first query set, against the live collection.
 
-    report_all: also measure the other sets (reported, not gating)."""
+    report_all: also measure the other sets (reported, not gating). chunks (the source's chunks table) and
+    cache (a JSON file): reuse the last measurement, kept in `cache`, when nothing the queries depend on
+    changed (see `_reusable`)."""
     name = collection_name(source, model)
     meta: dict = {"collection": name, "threshold": floor, "tolerance": tolerance}
     if not store.collection_exists(name):
@@ -78,20 +155,49 @@ def recall_gate(store: VectorStore, source: str, model: str, sets: list[QuerySet
     live = store.resolve_alias(source)
     if not live or live == name or not store.collection_exists(live):
         live = None  # no other live collection: only the floor applies
+    stored = store.get_metadata(name)
+    live_meta = store.get_metadata(live) if live else {}
+    wanted = sets if report_all else sets[:1]
+    digests = {qs.label: _digest(qs.queries) for qs in wanted}
+    key = _digest({"collection": name, "model_version": stored.get("model_version"),
+                   "vectors_run": stored.get("vectors_run"), "k": k,
+                   "encoder": getattr(env.current(), "query_encoder", ""),
+                   "live": [live, live_meta.get("points_changed"), live_meta.get("vectors_run"),
+                            live_meta.get("indexed_commit")] if live else None})
+    cached = read_cache(cache)
+    needed = [digests[qs.label] for qs in wanted]
+    reused = _reusable(cached, key, stored, points, chunks, needed)
     candidate = Searcher(store, source, model=model)
     live_searcher = Searcher(store, source) if live else None  # through the alias: exactly what serves now
     live_name = _live_label(live, source) if live else None
+    if reused:
+        reports = cached["reports"]
+    else:
+        rec_c = _Recording(candidate)
+        rec_l = _Recording(live_searcher) if live_searcher else None
+        reports = {}
+        for qs in wanted:
+            reports[digests[qs.label]] = {"candidate": evaluate(rec_c, qs.queries, k=k),
+                                          "live": evaluate(rec_l, qs.queries, k=k) if rec_l else None}
+        if chunks is not None and cache is not None:
+            paths = sorted(rec_c.paths | (rec_l.paths if rec_l else set())
+                           | {q["path"] for qs in wanted for q in qs.queries})
+            write_cache(cache, {
+                "key": key, "points_changed": int(stored.get("points_changed", 0)), "points": points,
+                "commit": stored.get("indexed_commit", ""), "paths": paths, "involved": involved_digest(chunks, paths),
+                "reports": {d: reports[d] for d in needed}, "measured_at": time.time()})
 
     def measure(qs: QuerySet):
-        c = evaluate(candidate, qs.queries, k=k)
-        lv = evaluate(live_searcher, qs.queries, k=k) if live_searcher else None
-        return decide(c, lv, candidate_name=model, live_name=live_name, tolerance=tolerance, floor=floor)
+        r = reports[digests[qs.label]]
+        return decide(r["candidate"], r["live"], candidate_name=model, live_name=live_name, tolerance=tolerance,
+                      floor=floor)
 
     gating = sets[0]
     passed, reason, gate_meta = measure(gating)
     meta.update(gate_meta)
     meta.update({"query_set": gating.label, "live_collection": live or "none", "commit": candidate.commit,
-                 "live_commit": live_searcher.commit if live_searcher else "none", "gate": reason})
+                 "live_commit": live_searcher.commit if live_searcher else "none", "gate": reason,
+                 "measured": reused or "now"})
     if report_all:
         for other in sets[1:]:  # reported beside the gating set, never gating
             _, other_reason, m = measure(other)

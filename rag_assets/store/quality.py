@@ -11,8 +11,11 @@ import pandas as pd
 from rag_assets.store.base import PAYLOAD_INDEXES, VectorStore
 
 
-def collection_quality(store: VectorStore, name: str, chunks: pd.DataFrame, commit: str) -> tuple[bool, dict]:
-    """points == chunks, payload indexes present, indexed commit == snapshot commit (freshness)."""
+def collection_quality(store: VectorStore, name: str, chunks: pd.DataFrame | int, commit: str) -> tuple[bool, dict]:
+    """points == chunks, payload indexes present, indexed commit == snapshot commit (freshness).
+
+    `chunks`: the chunks table's rows, or just their count (exact, from the Parquet footer: no rows read)."""
+    n_chunks = chunks if isinstance(chunks, int) else len(chunks)
     if not store.collection_exists(name):
         return False, {"collection": name, "points": 0, "error": "collection does not exist"}
     points = store.count(name)
@@ -20,10 +23,10 @@ def collection_quality(store: VectorStore, name: str, chunks: pd.DataFrame, comm
     # qdrant-client's local mode accepts payload indexes as no-ops and reports none: nothing to verify there.
     indexes = set(PAYLOAD_INDEXES) if store.engine == "local" else set(store.payload_indexes(name))
     missing = sorted(set(PAYLOAD_INDEXES) - indexes)
-    meta = {"collection": name, "points": points, "chunks": len(chunks), "indexed_commit": str(meta_.get("indexed_commit")),
+    meta = {"collection": name, "points": points, "chunks": n_chunks, "indexed_commit": str(meta_.get("indexed_commit")),
             "snapshot_commit": commit,
             "missing_payload_indexes": "n/a (local mode)" if store.engine == "local" else ", ".join(missing) or "none"}
-    return points > 0 and points == len(chunks) and meta_.get("indexed_commit") == commit and not missing, meta
+    return points > 0 and points == n_chunks and meta_.get("indexed_commit") == commit and not missing, meta
 
 
 def approximate_recall(store: VectorStore, name: str, queries: np.ndarray, quantization: str | None,
