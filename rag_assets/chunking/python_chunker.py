@@ -18,6 +18,7 @@ Span rules (1-based, inclusive):
 from __future__ import annotations
 
 import ast
+import gc
 import tokenize
 import warnings
 from collections.abc import Sequence
@@ -191,13 +192,26 @@ class _PythonChunker:
                                       signature, self.imports, i + 1 if len(pieces) > 1 else 0))
 
 
-def parse(text: str) -> ast.Module | None:
-    """The module's AST, or None when it does not parse (callers fall back to windows)."""
-    source = text[1:] if text.startswith("\ufeff") else text  # ast rejects a BOM in a str
+def parse_ast(source: str) -> ast.Module:
+    """ast.parse with no garbage collection meanwhile. CPython 3.11.0-3.11.4 (Debian 12's 3.11.2) raises
+    SystemError "AST constructor recursion depth mismatch" when a finalizer runs while the tree is
+    converted (gh-106905); in a long-lived process some object's finalizer eventually does."""
+    enabled = gc.isenabled()
+    gc.disable()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. SyntaxWarning for invalid escapes
             return ast.parse(source)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def parse(text: str) -> ast.Module | None:
+    """The module's AST, or None when it does not parse (callers fall back to windows)."""
+    source = text[1:] if text.startswith("\ufeff") else text  # ast rejects a BOM in a str
+    try:
+        return parse_ast(source)
     except (SyntaxError, ValueError, RecursionError):  # ValueError: NUL bytes
         return None
 

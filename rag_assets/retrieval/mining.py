@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from rag_assets.chunking.python_chunker import parse_ast
+
 RECIPE = "docstring"
 MINING_VERSION = "1"  # bump when the recipe changes: the golden_queries asset's code version
 MIN_WORDS = 6  # words in the docstring's first sentence
@@ -58,7 +60,7 @@ class MiningStats:
 # ------------------------------------------------------------------ doc text
 def _python_docstring(text: str) -> str | None:
     try:
-        tree = ast.parse(textwrap.dedent(text))
+        tree = parse_ast(textwrap.dedent(text))
     except (SyntaxError, ValueError):
         return None
     for node in tree.body:
