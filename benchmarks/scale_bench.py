@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -175,14 +176,18 @@ def scale_bench_documented_{n}(value):
 '''
 
 
-def changed_file(repo: Path) -> str:
-    """CHANGED_FILE when the corpus has it, else its first Python file under django/."""
+OTHER_FILE = "tests/utils_tests/test_text.py"  # commit 3 of the Dagster run changes a test module instead
+
+
+def changed_file(repo: Path, n: int = 1) -> str:
+    """CHANGED_FILE when the corpus has it (OTHER_FILE for commit 3), else its first Python file under django/."""
     paths = _git("ls-tree", "-r", "--name-only", "main", cwd=repo).decode().splitlines()
-    return CHANGED_FILE if CHANGED_FILE in paths else next(p for p in paths if p.startswith("django/") and p.endswith(".py"))
+    wanted = OTHER_FILE if n == 3 else CHANGED_FILE
+    return wanted if wanted in paths else next(p for p in paths if p.startswith("django/") and p.endswith(".py"))
 
 
 def one_file_change(repo: Path, n: int) -> str:
-    path = changed_file(repo)
+    path = changed_file(repo, n)
     text = read_blob(repo, path) + (ADDED_DOCUMENTED if n % 2 == 0 else ADDED_FUNCTION).replace(b"{n}", str(n).encode())
     return commit_change(repo, f"one-file change {n}", modify={path: text})
 
@@ -441,11 +446,11 @@ INCREMENTAL = ["snapshot", "chunks", "golden_queries", "check_chunks_are_sane", 
 
 
 def parse_size(s: str) -> tuple[str, float, int]:
-    """'0.1' -> 10 % of the files; '200000' -> enough copies for ~200k chunks (54.3k per copy)."""
+    """'0.1' -> 10 % of the files; '200000' -> enough copies for at least ~200k chunks (54.3k per copy)."""
     v = float(s)
     if v <= 1:
         return f"{round(v * 100)}%", v, 1
-    copies = max(1, round(v / 54_341))
+    copies = max(1, math.ceil(v / 54_341))
     return f"{copies}x", 1.0, copies
 
 
@@ -582,15 +587,22 @@ def dagster_child(commits: int) -> None:
         s = index_source(SOURCE, MODEL, instance=instance)
         wall = time.perf_counter() - t
         new = [r.run_id for r in instance.get_runs() if r.run_id not in before]
+        measured = {}
+        for check in ("golden_recall", "approximate_search_recall"):
+            key = dg.AssetCheckKey(dg.AssetKey("qdrant_collection"), check)
+            for rec in instance.event_log_storage.get_latest_asset_check_execution_by_key([key]).values():
+                m = rec.event.dagster_event.event_specific_data.metadata if rec.event else {}
+                measured[check] = str(m["measured"].value)[:60] if "measured" in m else "now"
         return {"label": label, "seconds": round(wall, 3), "summary": s, "peak_rss_mb": round(_status("VmHWM"), 1),
-                "breakdown": _breakdown(instance, new)}
+                "breakdown": _breakdown(instance, new), "measured": measured}
 
     # A first unchanged run warms the query encoder and Dagster's code paths once (a long-lived
     # process does that once too); then the measured runs.
     out["warm_noop"] = run_once("no-op (warm-up)")
     for n in range(1, commits + 1):
         one_file_change(repo, n)
-        out["commits"].append(run_once(f"one-file commit {n}" + (" (documented function)" if n % 2 == 0 else "")))
+        what = "a documented function" if n % 2 == 0 else "an undocumented function"
+        out["commits"].append(run_once(f"commit {n}: {what} in {changed_file(repo, n)}"))
     out["noop"] = run_once("no-op")
     print("SCALE_BENCH_RESULT " + json.dumps(out), flush=True)
 
@@ -676,6 +688,9 @@ def render(results: dict) -> str:
                 lines.append(f"| {k} | " + " | ".join(f"{r['breakdown'].get(k, 0):.3f}" for r in runs) + " |")
             lines.append("| **total (index_source wall)** | " + " | ".join(f"**{r['seconds']:.2f}**" for r in runs) + " |")
             lines.append("| peak RSS MiB | " + " | ".join(f"{r['peak_rss_mb']:.0f}" for r in runs) + " |")
+            for check in ("golden_recall", "approximate_search_recall"):
+                lines.append(f"| {check} measured | " + " | ".join(
+                    r.get("measured", {}).get(check, "now") for r in runs) + " |")
             lines += ["", "Summaries: " + "; ".join(f"{r['label']}: {r['summary']}" for r in runs), ""]
     return "\n".join(lines) + "\n"
 

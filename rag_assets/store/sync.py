@@ -174,17 +174,20 @@ def sync_collection(
     stats.upsert_seconds = time.perf_counter() - t
 
     final = {**meta, "sparse": SPARSE_SCHEME, "vectors_run": emb.meta.get("vectors_run", "")}
-    if changes:
+    stats.points = store.count(name)
+    if stats.points != len(ids):  # checked before publishing: searches keep the last good state
+        raise SyncError(f"collection {name!r} would hold {stats.points} points for {len(ids)} chunks; not published")
+    if ledger is not None and (changes or synced is None) and stats.points == len(ids):
+        final[LEDGER_KEY] = _write_ledger(ledger, ids, name)
+    # Every metadata write before finalize: an engine that copies a collection on its first write after a
+    # publish (Edge generations) then copies it once per sync, not twice. A run killed in finalize leaves
+    # either all points written (the ledger holds) or, on Edge, nothing published (the token does not match).
+    if changes or any(stored.get(k) != v for k, v in final.items()):  # a no-op run writes nothing
         store.set_metadata(name, final)
     t = time.perf_counter()
     if changes or synced is None:  # a run killed before finalize left work: the full diff path finalizes
         store.finalize(name)
     stats.finalize_seconds = time.perf_counter() - t
-    stats.points = store.count(name)
-    if ledger is not None and (changes or synced is None) and stats.points == len(ids):
-        final[LEDGER_KEY] = _write_ledger(ledger, ids, name)
-    if changes or any(stored.get(k) != v for k, v in final.items()):  # a no-op run writes nothing
-        store.set_metadata(name, final)
     stats.upserted, stats.deleted = int(len(new_idx)), len(gone)
     stats.unchanged = len(ids) - stats.upserted
     stats.seconds = time.perf_counter() - t0
