@@ -9,6 +9,7 @@ with no queries file is gated on its mined queries (and fails on an empty collec
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 
 import numpy as np
@@ -18,7 +19,10 @@ from dagster import AssetCheckKey, AssetKey, build_schedule_context
 
 from rag_assets.chunking import chunk_file
 from rag_assets.retrieval.gate import decide
-from rag_assets.retrieval.mining import QUERY_COLUMNS, first_sentence, mine_queries, name_tokens, strip_name
+from rag_assets.retrieval.mining import (
+    QUERY_COLUMNS, first_sentence, load_cache, mine_queries, mine_table, name_tokens, save_cache, strip_name,
+)
+from rag_assets.tables import Table, write_table
 from rag_assets_tests.gitrepo import make_repo
 from rag_assets_tests.test_pipeline import MATH, SHOP
 
@@ -205,6 +209,42 @@ def test_mining_targets_the_whole_span_of_a_split_definition():
     q, _ = mine_queries(chunks)
     [row] = q.itertuples()
     assert (row.start_line, row.end_line) == (1, text.count("\n"))
+
+
+def _hashed(chunks: pd.DataFrame) -> pd.DataFrame:
+    """Chunk ids as the chunker makes them: a hash of path, lines and text (what the mining cache keys on)."""
+    key = chunks["path"] + ":" + chunks["start_line"].astype(str) + ":" + chunks["end_line"].astype(str) + ":" + \
+        chunks["text"]
+    return chunks.assign(chunk_id=[hashlib.sha256(k.encode()).hexdigest()[:32] for k in key])
+
+
+def test_mining_streams_a_parquet_table_and_reparses_only_changed_definitions(tmp_path):
+    files = {"geo.py": GEO, "store.go": GO, "fmt.ts": TS, "mathutil.py": MATH}
+    before = _hashed(_chunks(files))
+    write_table(tmp_path / "a.parquet", before)
+    q1, s1, cache = mine_table(Table.open(tmp_path / "a.parquet"))
+    assert q1.equals(mine_queries(before)[0]) and s1.parsed == s1.definitions > 0
+    save_cache(tmp_path / "cache.parquet", cache)
+
+    # one docstring edited: only that definition is parsed again, and the result is what a cold mining gives
+    files["store.go"] = GO.replace("opens the key value database", "opens the embedded key value database")
+    after = _hashed(_chunks(files))
+    write_table(tmp_path / "b.parquet", after)
+    q2, s2, cache2 = mine_table(Table.open(tmp_path / "b.parquet"), cache=load_cache(tmp_path / "cache.parquet"))
+    cold, cold_stats, _ = mine_table(Table.open(tmp_path / "b.parquet"))
+    assert q2.equals(cold) and s2.as_dict() == cold_stats.as_dict()
+    assert s2.parsed == 1
+    assert "the embedded key value database" in q2.loc[q2["symbol"] == "OpenStore", "query"].iloc[0]
+
+    # the cache is keyed by chunk id and symbol: a stale entry under another symbol is not used
+    stale = cache2.assign(symbol=cache2["symbol"] + "_old", query="a stale query")
+    q3, s3, _ = mine_table(Table.open(tmp_path / "b.parquet"), cache=stale)
+    assert q3.equals(cold) and s3.parsed == s3.definitions
+    # a cache from another recipe version is ignored
+    save_cache(tmp_path / "cache.parquet", cache2)
+    assert load_cache(tmp_path / "cache.parquet") is not None
+    write_table(tmp_path / "cache.parquet", cache2, {"version": "0", "recipe": "docstring"})
+    assert load_cache(tmp_path / "cache.parquet") is None and load_cache(tmp_path / "missing.parquet") is None
 
 
 def test_mining_helpers():

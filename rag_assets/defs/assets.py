@@ -25,7 +25,9 @@ from rag_assets.defs.resources import DocsFetcherResource, RagSettings, VectorSt
 from rag_assets.embedding.incremental import embed_table, embedding_schema
 from rag_assets.embedding.models import MODELS, get_model
 from rag_assets.embedding.runners import EmbeddingRunner
-from rag_assets.retrieval.mining import DEFAULT_CAP, DEFAULT_SEED, MINING_VERSION, RECIPE, mine_queries
+from rag_assets.retrieval.mining import (
+    DEFAULT_CAP, DEFAULT_SEED, MINING_VERSION, RECIPE, load_cache, mine_table, save_cache,
+)
 from rag_assets.retrieval.quality import query_sets, recall_gate
 from rag_assets.sources.readers import FetchContext
 from rag_assets.store.quality import collection_quality
@@ -262,7 +264,10 @@ def golden_queries(context: dg.AssetExecutionContext, settings: RagSettings, chu
     They gate the alias (golden_recall) for a source without a hand-written `queries` file; with one, the
     file gates and these are reported beside it."""
     commit = str(chunks.meta.get("commit", ""))
-    df, stats = mine_queries(chunks.df, cap=DEFAULT_CAP, seed=DEFAULT_SEED)
+    cache_path = settings.root / "work" / "mining" / f"{context.partition_key}.parquet"
+    cache = load_cache(cache_path)
+    df, stats, cache_out = mine_table(chunks, cap=DEFAULT_CAP, seed=DEFAULT_SEED, cache=cache)
+    save_cache(cache_path, cache_out)
     hand_written = settings.source(context.partition_key).queries
     context.log.info(f"{context.partition_key}: mined {len(df)} golden queries from {stats.definitions} definitions "
                      f"at {commit[:12]}")
@@ -270,6 +275,7 @@ def golden_queries(context: dg.AssetExecutionContext, settings: RagSettings, chu
     return dg.Output(Table(df, meta), data_version=dg.DataVersion(f"{commit}:{RECIPE}:{MINING_VERSION}"), metadata={
         "commit": commit, "recipe": RECIPE, "queries": len(df),
         **{f"mining_{k}": v for k, v in stats.as_dict().items()},
+        "mining_docstrings_parsed": stats.parsed,
         "gates": "no: the hand-written file gates (these are reported beside it)" if hand_written else
                  "yes: the source has no hand-written queries file",
         "hand_written": hand_written or "none",

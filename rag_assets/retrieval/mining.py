@@ -19,11 +19,14 @@ import ast
 import re
 import textwrap
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from rag_assets.chunking.python_chunker import parse_ast
+from rag_assets.tables import BATCH_ROWS, Table, TableError, TableWriter
 
 RECIPE = "docstring"
 MINING_VERSION = "1"  # bump when the recipe changes: the golden_queries asset's code version
@@ -50,6 +53,7 @@ class MiningStats:
     long_enough: int = 0  # ... whose first sentence has >= MIN_WORDS words
     kept: int = 0  # ... still >= MIN_QUERY_WORDS words once the name is stripped, and not ambiguous
     sampled: int = 0
+    parsed: int = 0  # first parts whose text was read and parsed (not in the cache)
     by_kind: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -154,56 +158,139 @@ def _tier(kind: str, path: str) -> int:
     return 0 if kind in CALLABLE_KINDS else 1
 
 
-def mine_queries(chunks: pd.DataFrame, cap: int = DEFAULT_CAP,
-                 seed: int = DEFAULT_SEED) -> tuple[pd.DataFrame, MiningStats]:
-    """Up to `cap` queries (QUERY_COLUMNS) from the chunks' definitions; deterministic for given chunks."""
+_DEF_COLUMNS = ["chunk_id", "path", "kind", "symbol", "start_line", "end_line", "language"]
+CACHE_SCHEMA = pa.schema([("chunk_id", pa.string()), ("symbol", pa.string()), ("sentence", pa.string()),
+                          ("query", pa.string())])
+
+
+def _definitions(chunks: Table) -> pd.DataFrame:
+    """The definition rows (no text), with their row number in the table: read a row group at a time."""
+    parts = []
+    for start, rows, _ in chunks.batches([c for c in _DEF_COLUMNS if c in chunks.column_names]):
+        keep = (rows["kind"].isin(DEFINITION_KINDS) & (rows["symbol"].fillna("") != "")).to_numpy()
+        if keep.any():
+            sel = rows[keep].reset_index(drop=True)
+            sel["row"] = start + np.nonzero(keep)[0]
+            parts.append(sel)
+    if not parts:
+        return pd.DataFrame(columns=[*_DEF_COLUMNS, "row"])
+    out = pd.concat(parts, ignore_index=True)
+    if "language" not in out:
+        out["language"] = ""
+    out["language"] = out["language"].fillna("")
+    return out
+
+
+def _sentence_and_query(text: str, language: str, symbol: str) -> tuple[str | None, str]:
+    """The docstring's first sentence (None: no docstring) and the query made of it ('' when too short)."""
+    doc = doc_text(text, language)
+    if not doc:
+        return None, ""
+    sentence = first_sentence(doc)
+    if len(sentence.split()) < MIN_WORDS:
+        return sentence, ""
+    query = strip_name(sentence, name_tokens(symbol)).strip(" ,;:-")
+    return sentence, query if len(query.split()) >= MIN_QUERY_WORDS else ""
+
+
+def _mined(first: pd.DataFrame, chunks: Table, cache: pd.DataFrame | None) -> tuple[pd.DataFrame, int]:
+    """`first` with sentence and query columns: from the cache where (chunk_id, symbol) is there (the chunk
+    id hashes path, lines and text), else from the chunk's text, read a row-group batch at a time."""
+    first = first.drop(columns=["sentence", "query"], errors="ignore")
+    if cache is not None and len(cache):
+        first = first.merge(cache, on=["chunk_id", "symbol"], how="left", indicator=True)
+        known = (first.pop("_merge") == "both").to_numpy()
+    else:
+        first = first.assign(sentence=None, query=None)
+        known = np.zeros(len(first), dtype=bool)
+    todo = np.nonzero(~known)[0]
+    todo = todo[np.argsort(first["row"].to_numpy()[todo], kind="stable")]  # file order: few row groups per batch
+    sentences = first["sentence"].astype(object).to_numpy(copy=True)
+    queries = first["query"].astype(object).to_numpy(copy=True)
+    for lo in range(0, len(todo), BATCH_ROWS):
+        sel = todo[lo:lo + BATCH_ROWS]
+        texts, _ = chunks.take(first["row"].to_numpy()[sel], ["text"])
+        for i, text in zip(sel, texts["text"]):
+            sentences[i], queries[i] = _sentence_and_query(text, first.at[i, "language"], first.at[i, "symbol"])
+    return first.assign(sentence=sentences, query=queries), len(todo)
+
+
+def mine_table(chunks: Table, cap: int = DEFAULT_CAP, seed: int = DEFAULT_SEED,
+               cache: pd.DataFrame | None = None) -> tuple[pd.DataFrame, MiningStats, pd.DataFrame]:
+    """Up to `cap` queries (QUERY_COLUMNS) from the chunks' definitions; deterministic for given chunks.
+
+    Streamed: reads the definitions' columns without text, then the text of only those first parts that
+    `cache` (the third value returned by the last call: chunk_id, symbol, sentence, query) does not hold,
+    so a commit re-parses the docstrings of the definitions it changed, not of the repository."""
     stats = MiningStats()
-    if chunks is None or not len(chunks):
-        return pd.DataFrame(columns=QUERY_COLUMNS), stats
-    df = chunks[chunks["kind"].isin(DEFINITION_KINDS) & (chunks["symbol"].fillna("") != "")]
+    defs = _definitions(chunks) if chunks is not None and len(chunks) else pd.DataFrame(columns=[*_DEF_COLUMNS, "row"])
+    if not len(defs):
+        return pd.DataFrame(columns=QUERY_COLUMNS), stats, CACHE_SCHEMA.empty_table().to_pandas()
     # The definition's whole span over its parts; the docstring lives in the first part.
-    spans = df.groupby(["path", "symbol"]).agg(start_line=("start_line", "min"), end_line=("end_line", "max"))
-    first = df.sort_values(["path", "symbol", "start_line"]).drop_duplicates(["path", "symbol"], keep="first")
-    cands = []
-    for row in first.itertuples(index=False):
-        stats.definitions += 1
-        doc = doc_text(row.text, row.language or "")
-        if not doc:
-            continue
-        stats.with_doc += 1
-        sentence = first_sentence(doc)
-        if len(sentence.split()) < MIN_WORDS:
-            continue
-        stats.long_enough += 1
-        query = strip_name(sentence, name_tokens(row.symbol)).strip(" ,;:-")
-        if len(query.split()) < MIN_QUERY_WORDS:
-            continue
-        start, end = spans.loc[(row.path, row.symbol)]
-        cands.append({"id": f"{row.path}:{row.symbol}", "query": query, "path": row.path,
-                      "start_line": int(start), "end_line": int(end), "kind": row.kind, "symbol": row.symbol,
-                      "language": row.language or "", "recipe": RECIPE, "_tier": _tier(row.kind, row.path),
-                      "_sentence": sentence.lower()})
+    spans = defs.groupby(["path", "symbol"], sort=False).agg(start=("start_line", "min"), end=("end_line", "max"))
+    first = defs.sort_values(["path", "symbol", "start_line"]).drop_duplicates(["path", "symbol"], keep="first")
+    first, stats.parsed = _mined(first.reset_index(drop=True), chunks, cache)
+    new_cache = first[["chunk_id", "symbol", "sentence", "query"]].reset_index(drop=True)
+
+    stats.definitions = len(first)
+    with_doc = first["sentence"].notna()
+    stats.with_doc = int(with_doc.sum())
+    stats.long_enough = int(first.loc[with_doc, "sentence"].map(lambda s: len(s.split()) >= MIN_WORDS).sum())
+    cands = first[first["query"].fillna("") != ""].join(spans, on=["path", "symbol"])
     # The same words for two definitions (docstring or query): no single right answer.
-    shared = {key: pd.Series([c[key].lower() for c in cands]).value_counts() for key in ("_sentence", "query")}
-    cands = [c for c in cands if all(shared[key][c[key].lower()] == 1 for key in shared)]
+    sentence_l, query_l = cands["sentence"].str.lower(), cands["query"].str.lower()
+    unique = sentence_l.map(sentence_l.value_counts()).eq(1) & query_l.map(query_l.value_counts()).eq(1)
+    cands = cands[unique]
     stats.kept = len(cands)
-    cands.sort(key=lambda c: (c["path"], c["start_line"], c["symbol"]))
+    cands = cands.assign(start_line=cands["start"].astype(int), end_line=cands["end"].astype(int))
+    cands = cands.sort_values(["path", "start_line", "symbol"], kind="stable").reset_index(drop=True)
+    tier = np.where(cands["path"].map(lambda p: bool(_TEST_PATH.search(p))).astype(bool), 2, np.where(cands["kind"].isin(CALLABLE_KINDS), 0, 1))
     rng = np.random.default_rng(seed)
-    chosen: list[dict] = []
-    for tier in (0, 1, 2):  # prefer functions and methods, then other definitions, then test code
-        pool = [c for c in cands if c["_tier"] == tier]
+    chosen: list[int] = []
+    for t in (0, 1, 2):  # prefer functions and methods, then other definitions, then test code
+        pool = list(np.nonzero(tier == t)[0])
         room = cap - len(chosen)
         if room <= 0:
             break
         if len(pool) > room:
             pool = [pool[i] for i in sorted(rng.choice(len(pool), room, replace=False))]
         chosen += pool
-    chosen.sort(key=lambda c: (c["path"], c["start_line"], c["symbol"]))
-    stats.sampled = len(chosen)
-    for c in chosen:
-        stats.by_kind[c["kind"]] = stats.by_kind.get(c["kind"], 0) + 1
-    out = pd.DataFrame([{k: c[k] for k in QUERY_COLUMNS} for c in chosen], columns=QUERY_COLUMNS)
+    out = cands.iloc[sorted(chosen, key=lambda i: (cands.at[i, "path"], cands.at[i, "start_line"],
+                                                    cands.at[i, "symbol"]))].copy()
+    out["id"] = out["path"] + ":" + out["symbol"]
+    out["recipe"] = RECIPE
+    out = out[QUERY_COLUMNS].reset_index(drop=True)
+    stats.sampled = len(out)
+    stats.by_kind = {k: int(v) for k, v in out["kind"].value_counts(sort=False).items()}
+    return out, stats, new_cache
+
+
+def mine_queries(chunks: pd.DataFrame, cap: int = DEFAULT_CAP,
+                 seed: int = DEFAULT_SEED) -> tuple[pd.DataFrame, MiningStats]:
+    """mine_table over an in-memory chunks DataFrame."""
+    if chunks is None or not len(chunks):
+        return pd.DataFrame(columns=QUERY_COLUMNS), MiningStats()
+    out, stats, _ = mine_table(Table(chunks.reset_index(drop=True), {}), cap=cap, seed=seed)
     return out, stats
+
+
+def load_cache(path: Path) -> pd.DataFrame | None:
+    """The mining cache written by save_cache, or None when missing, damaged or from another recipe."""
+    try:
+        t = Table.open(path)
+        if t.meta.get("version") != MINING_VERSION or t.meta.get("recipe") != RECIPE:
+            return None
+        return t.df
+    except (FileNotFoundError, TableError):
+        return None
+
+
+def save_cache(path: Path, cache: pd.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with TableWriter(path, {"version": MINING_VERSION, "recipe": RECIPE}, schema=CACHE_SCHEMA) as w:
+        for lo in range(0, len(cache), BATCH_ROWS):
+            w.write(cache.iloc[lo:lo + BATCH_ROWS])
+        w.commit()
 
 
 def as_query_dicts(df: pd.DataFrame) -> list[dict]:

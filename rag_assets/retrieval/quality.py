@@ -26,7 +26,7 @@ from rag_assets import settings as env
 from rag_assets.contract import collection_name
 from rag_assets.retrieval.evaluate import evaluate, load_queries
 from rag_assets.retrieval.gate import MEASURES, decide
-from rag_assets.retrieval.mining import RECIPE, as_query_dicts, mine_queries
+from rag_assets.retrieval.mining import RECIPE, as_query_dicts, mine_table
 from rag_assets.retrieval.search import Searcher
 from rag_assets.store import VectorStore
 from rag_assets.tables import Table
@@ -52,7 +52,7 @@ def query_sets(queries_file: str | None, mined: Table | None, chunks: Table | No
         queries = as_query_dicts(mined.df)
         label = f"mined ({mined.meta.get('recipe', RECIPE)}) @ {str(mined.meta.get('commit', ''))[:12]}"
     elif chunks is not None:
-        queries = as_query_dicts(mine_queries(chunks.df)[0])
+        queries = as_query_dicts(mine_table(chunks)[0])
         label = f"mined ({RECIPE}) @ {commit[:12]}, from the chunks (golden_queries not materialized at this commit)"
     else:
         queries = []
