@@ -286,3 +286,34 @@ def test_gate_reuses_a_measurement_only_while_nothing_it_depends_on_changed(tmp_
     df.loc[df["path"] == paths[1], "chunk_id"] = "f" * 32
     write_table(tmp_path / "chunks.parquet", df, {})
     assert not _reusable(cache, "k", {"points_changed": 101}, points, Table.open(tmp_path / "chunks.parquet"), ["q"])
+
+
+def test_a_large_edge_write_is_checkpointed_into_bounded_segments(tmp_path, monkeypatch):
+    """A write optimizes and flushes every CHECKPOINT_POINTS points and segments stop at SEGMENT_POINTS
+    (shrunk here to 300 / 400): the same points, each found by its own vector, across several segments; and a
+    later delete + re-upsert of a few points still converges."""
+    import rag_assets.store.edge_store as edge_mod
+
+    monkeypatch.setattr(edge_mod, "CHECKPOINT_POINTS", 300)
+    monkeypatch.setattr(edge_mod, "SEGMENT_POINTS", 400)
+    rng = np.random.default_rng(7)
+    n, dim = 1500, 32
+    vecs = rng.standard_normal((n, dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    ids = [point_id(f"c{i}") for i in range(n)]
+    payloads = [{"path": f"f{i}.py", "text": "x" * 200, "source": "s"} for i in range(n)]
+    with open_store(tmp_path / "edge", engine="edge") as store:
+        store.ensure_collection("big", dim, indexing_threshold=1)  # index every segment (HNSW) at this size
+        store.upsert("big", ids, vecs, payloads)
+        store.finalize("big")
+        assert store.count("big") == n
+        for i in (0, 299, 300, 777, n - 1):
+            assert store.query("big", vecs[i], k=1, mode="dense")[0].id == ids[i]
+        store.delete("big", ids[:10])
+        store.upsert("big", ids[:5], vecs[:5], payloads[:5])
+        store.finalize("big")
+        assert store.count("big") == n - 5
+        assert store.query("big", vecs[3], k=1, mode="dense")[0].id == ids[3]
+    current = next(p for p in (tmp_path / "edge" / "qdrant_edge" / "big").iterdir() if p.name.startswith("g0"))
+    segments = [p for p in (current / "segments").iterdir() if p.is_dir()]
+    assert len(segments) >= 4  # 1,500 points in segments of at most ~400 (one or two without checkpoints)
