@@ -551,6 +551,19 @@ def _breakdown(instance, run_ids: list[str]) -> dict:
     return {k: round(v, 3) for k, v in parts.items()}
 
 
+def _sync_metadata(instance, run_ids: list[str]) -> dict:
+    """qdrant_collection's own timings (diff, upsert, finalize) from its materialization in these runs."""
+    import dagster as dg
+
+    for run_id in run_ids:
+        for r in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+            m = r.dagster_event.event_specific_data.materialization
+            if m.asset_key == dg.AssetKey("qdrant_collection"):
+                return {k: m.metadata[k].value for k in ("seconds", "diff", "diff_seconds", "delete_seconds",
+                                                         "upsert_seconds", "finalize_seconds") if k in m.metadata}
+    return {}
+
+
 def dagster_child(commits: int) -> None:
     import logging
 
@@ -563,6 +576,8 @@ def dagster_child(commits: int) -> None:
     from rag_assets.service.runs import index_source
 
     instance = dg.DagsterInstance.get()
+    store_timings: dict = {}
+    _timed_store_methods(store_timings)
     real_embed = EmbeddingRunner.embed
     fake = _fake_runner_class().embed
     EmbeddingRunner.embed = fake  # the cold index: precomputed vectors
@@ -583,6 +598,7 @@ def dagster_child(commits: int) -> None:
     def run_once(label: str) -> dict:
         before = {r.run_id for r in instance.get_runs()}
         reset_peak()
+        store_timings.clear()
         t, started = time.perf_counter(), time.time()
         s = index_source(SOURCE, MODEL, instance=instance)
         wall = time.perf_counter() - t
@@ -600,6 +616,8 @@ def dagster_child(commits: int) -> None:
                 measured[check] = str(m["measured"].value)[:60] if "measured" in m else "now"
         return {"label": label, "seconds": round(wall, 3), "summary": s, "peak_rss_mb": round(_status("VmHWM"), 1),
                 "searchable_seconds": round(min(published) - started, 3) if published else None,
+                "store_seconds": {k: round(v, 3) for k, v in store_timings.items()},
+                "sync": _sync_metadata(instance, new),
                 "breakdown": _breakdown(instance, new), "measured": measured}
 
     # A first unchanged run warms the query encoder and Dagster's code paths once (a long-lived
@@ -697,6 +715,11 @@ def render(results: dict) -> str:
                 + " |")
             lines.append("| **total (index_source wall)** | " + " | ".join(f"**{r['seconds']:.2f}**" for r in runs) + " |")
             lines.append("| peak RSS MiB | " + " | ".join(f"{r['peak_rss_mb']:.0f}" for r in runs) + " |")
+            lines.append("| qdrant_collection: sync / diff / upsert / finalize s | " + " | ".join(
+                "{seconds} / {diff_seconds} / {upsert_seconds} / {finalize_seconds}".format(**r["sync"])
+                if r.get("sync", {}).get("seconds") is not None else "-" for r in runs) + " |")
+            lines.append("| store calls s | " + " | ".join(", ".join(f"{k} {v:.2f}" for k, v in r.get(
+                "store_seconds", {}).items() if v >= 0.01) or "-" for r in runs) + " |")
             for check in ("golden_recall", "approximate_search_recall"):
                 lines.append(f"| {check} measured | " + " | ".join(
                     r.get("measured", {}).get(check, "now") for r in runs) + " |")
