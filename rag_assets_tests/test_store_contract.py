@@ -776,3 +776,62 @@ def test_edge_recovers_half_created_collection(data_dir):
         assert store.list_collections() == {}
         assert store.ensure_collection("c", DIM) is True
         assert store.count("c") == 0
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.md5(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+
+def test_edge_copies_link_write_once_files_and_no_write_changes_a_published_byte(tmp_path, monkeypatch):
+    """A writer's copy hard-links the big write-once files of indexed segments. Deletes, re-upserts of points
+    that live in those segments, new points, an abort, then a finalize (which re-optimizes): the published
+    generation's files keep every byte, and each generation answers with its own state."""
+    import rag_assets.store.edge_store as edge_mod
+    from rag_assets.store.edge_generations import _WRITE_ONCE
+
+    monkeypatch.setattr(edge_mod, "CHECKPOINT_POINTS", 200)
+    monkeypatch.setattr(edge_mod, "SEGMENT_POINTS", 250)
+    rng = np.random.default_rng(3)
+    n, dim = 700, 16
+    vecs = rng.standard_normal((n, dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"p{i}")) for i in range(n)]
+    payloads = [{"path": f"f{i}.py", "text": f"text {i}", "source": "s"} for i in range(n)]
+    sparse = encode_documents([p["text"] for p in payloads])
+    root = tmp_path / "edge"
+    with open_store(root, engine="edge") as s:
+        s.ensure_collection("c", dim, indexing_threshold=1)
+        s.upsert("c", ids, vecs, payloads, sparse=sparse)
+        s.finalize("c")
+    coll = root / "qdrant_edge" / "c"
+    first = coll / json.loads((coll / "CURRENT.json").read_text())["generation"]
+    before = _digests(first)
+    assert any(_WRITE_ONCE.search(k) for k in before)  # indexed segments exist: there is something to link
+
+    new_vecs = -vecs[:50]  # points 0..49 (in indexed segments) get new vectors; 50..99 are deleted
+    with open_store(root, engine="edge") as reader:
+        assert reader.query("c", vecs[60], k=1)[0].id == ids[60]  # a search pins the first generation
+        with pytest.raises(RuntimeError):
+            with open_store(root, engine="edge") as w:
+                w.delete("c", ids[50:100])
+                w.upsert("c", ids[:50], new_vecs, payloads[:50], sparse=sparse[:50])
+                raise RuntimeError("the run fails: nothing is published")
+        assert _digests(first) == before
+        with open_store(root, engine="edge") as w:
+            w.delete("c", ids[50:100])
+            w.upsert("c", ids[:50], new_vecs, payloads[:50], sparse=sparse[:50])
+            w.upsert("c", [str(uuid.uuid4())], vecs[:1] * 0 + 1 / math.sqrt(dim), [{"path": "new.py", "text": "n",
+                                                                                 "source": "s"}])
+            second = coll / w._held["c"].generation
+            linked = [p for p in second.rglob("*") if p.is_file() and p.stat().st_nlink > 1]
+            assert linked and all(_WRITE_ONCE.search(str(p)) for p in linked)
+            w.finalize("c")
+        assert _digests(first) == before  # not a byte of the pinned generation changed
+        assert reader.query("c", vecs[60], k=1)[0].id != ids[60]  # a long-lived reader moves to the new one
+    with open_store(root, engine="edge") as s:
+        assert s.count("c") == n - 50 + 1
+        assert s.query("c", new_vecs[7], k=1)[0].id == ids[7]
+        assert ids[60] not in {h.id for h in s.query("c", vecs[60], k=20)}
