@@ -18,7 +18,6 @@ from rag_assets.store import (
     PAYLOAD_INDEXES,
     CollectionNotFoundError,
     Hit,
-    StoreBusyError,
     StoreError,
     VectorStore,
     open_store,
