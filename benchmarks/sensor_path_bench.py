@@ -98,8 +98,8 @@ def bench(rounds: int, work: Path) -> dict:
             before = {r.run_id for r in _runs(instance)}
             found = None
             while time.time() - t0 < 600:
-                hits = Searcher(open_store_for_reading(), SOURCE).search(
-                    f"how far the {word} ridge sits from the valley floor", k=1)
+                with open_store_for_reading() as store:
+                    hits = Searcher(store, SOURCE).search(f"how far the {word} ridge sits from the valley floor", k=1)
                 if hits and hits[0].symbol == f"bench_round_{n}" and hits[0].commit == head:
                     found = time.time()
                     break

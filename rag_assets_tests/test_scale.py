@@ -21,6 +21,7 @@ from rag_assets.embedding.models import get_model
 from rag_assets.store import open_store
 from rag_assets.store.sparse import encode_documents as encode_sparse
 from rag_assets.tables import Table, TableWriter, read_table, write_table
+from rag_assets_tests.edge_points import small_checkpoints, unit_vectors
 from rag_assets_tests.gitrepo import commit, make_repo
 
 SPEC = get_model("minilm-l6")
@@ -292,14 +293,9 @@ def test_a_large_edge_write_is_checkpointed_into_bounded_segments(tmp_path, monk
     """A write optimizes and flushes every CHECKPOINT_POINTS points and segments stop at SEGMENT_POINTS
     (shrunk here to 300 / 400): the same points, each found by its own vector, across several segments; and a
     later delete + re-upsert of a few points still converges."""
-    import rag_assets.store.edge_store as edge_mod
-
-    monkeypatch.setattr(edge_mod, "CHECKPOINT_POINTS", 300)
-    monkeypatch.setattr(edge_mod, "SEGMENT_POINTS", 400)
-    rng = np.random.default_rng(7)
+    small_checkpoints(monkeypatch, 300, 400)
     n, dim = 1500, 32
-    vecs = rng.standard_normal((n, dim)).astype(np.float32)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    vecs = unit_vectors(n, dim, seed=7)
     ids = [point_id(f"c{i}") for i in range(n)]
     payloads = [{"path": f"f{i}.py", "text": "x" * 200, "source": "s"} for i in range(n)]
     with open_store(tmp_path / "edge", engine="edge") as store:

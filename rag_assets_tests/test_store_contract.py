@@ -788,15 +788,12 @@ def test_edge_copies_link_write_once_files_and_no_write_changes_a_published_byte
     """A writer's copy hard-links the big write-once files of indexed segments. Deletes, re-upserts of points
     that live in those segments, new points, an abort, then a finalize (which re-optimizes): the published
     generation's files keep every byte, and each generation answers with its own state."""
-    import rag_assets.store.edge_store as edge_mod
     from rag_assets.store.edge_generations import _WRITE_ONCE
+    from rag_assets_tests.edge_points import small_checkpoints, unit_vectors
 
-    monkeypatch.setattr(edge_mod, "CHECKPOINT_POINTS", 200)
-    monkeypatch.setattr(edge_mod, "SEGMENT_POINTS", 250)
-    rng = np.random.default_rng(3)
+    small_checkpoints(monkeypatch, 200, 250)
     n, dim = 700, 16
-    vecs = rng.standard_normal((n, dim)).astype(np.float32)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    vecs = unit_vectors(n, dim, seed=3)
     ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"p{i}")) for i in range(n)]
     payloads = [{"path": f"f{i}.py", "text": f"text {i}", "source": "s"} for i in range(n)]
     sparse = encode_documents([p["text"] for p in payloads])
