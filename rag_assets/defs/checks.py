@@ -100,7 +100,7 @@ def points_match_chunks(
     """One point per chunk, payload indexes present, indexed at the snapshot's commit (freshness)."""
     keys = context.partition_key.keys_by_dimension
     table = settings.tables.require(Tables.CHUNKS, keys["source"])  # its footer: the row count, exact
-    with store.open() as s:
+    with store.read() as s:
         return _result(*collection_quality(s, collection_name(keys["source"], keys["model"]), len(table),
                                            table.meta.get("commit", "")))
 
@@ -113,7 +113,7 @@ def golden_recall(
     mined golden_queries) >= the live collection's minus RAG_GATE_TOLERANCE, measured now on the same queries,
     and recall@10 >= RAG_RECALL_THRESHOLD. Fails on an empty collection."""
     keys = context.partition_key.keys_by_dimension
-    with store.open() as s:
+    with store.read() as s:
         passed, reason, meta = golden_gate(s, settings, keys["source"], keys["model"])
     if passed is None:
         return _result(None, meta)
@@ -133,7 +133,7 @@ def approximate_search_recall(
     at most 1 % of the points changed since (a handful of points cannot move a 50-query estimate).
     """
     keys = context.partition_key.keys_by_dimension
-    with store.open() as s:
+    with store.read() as s:
         name = collection_name(keys["source"], keys["model"])
         if s.engine == "local" or not s.collection_exists(name):
             return _result(*approximate_recall(s, name, np.zeros((0, 1)), settings.quantize))

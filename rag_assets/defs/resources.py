@@ -88,6 +88,19 @@ class VectorStoreResource(dg.ConfigurableResource):
             raise
         store.close()
 
+    @contextmanager
+    def read(self) -> VectorStore:
+        """For steps that only read (the checks): on embedded Edge, the process's long-lived reader, which
+        loads a published generation once for every check of the run; else a store opened as by `open`."""
+        current = env.current()
+        if not (self.url or current.qdrant_url) and (self.engine or current.store_engine or "edge") == "edge":
+            from rag_assets.service.stores import shared_reader
+
+            yield shared_reader(Path(self.data_dir or current.data_dir))
+            return
+        with self.open() as store:
+            yield store
+
 
 class DocsFetcherResource(dg.ConfigurableResource):
     """HTTP for docs sources: timeouts, retries with backoff, per-host limits, robots.txt, proxies."""

@@ -6,6 +6,8 @@
   the shard load (an MCP search then costs the query, not the open).
 - qdrant-client's local mode admits one open per process: a lock around it (HTTP calls run on threads).
 - A Qdrant server takes concurrent clients: opened per call.
+The asset checks read through the same reader (defs/resources.VectorStoreResource.read): in an in-process
+run (`rag-assets index`) the checks then load each published generation once, not once per check.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ def embedded_lock():
     return _EMBEDDED if _engine() == "local" else nullcontext()
 
 
-def _shared_reader(data_dir: Path) -> VectorStore:
+def shared_reader(data_dir: Path) -> VectorStore:
+    """The process's long-lived Edge reader of `data_dir` (also what read-only Dagster checks use)."""
     with _READERS_LOCK:
         store = _READERS.get(data_dir)
         if store is None:
@@ -52,7 +55,7 @@ def close_readers() -> None:
 @contextmanager
 def open_store_for_reading() -> VectorStore:
     if _engine() == "edge":
-        yield _shared_reader(Path(settings.current().data_dir))  # read-only use: never written, never closed here
+        yield shared_reader(Path(settings.current().data_dir))  # read-only use: never written, never closed here
         return
     with embedded_lock(), open_store(settings.current().data_dir) as store:
         yield store

@@ -595,8 +595,10 @@ class EdgeStore(StoreBase):
 
     def _meta_path(self, name: str) -> Path | None:
         held = self._held.get(name)
-        if held is not None:
+        if held is not None and held.writer is not None:
             return self._gens(name).path(held.generation) / META_FILE
+        # A reader: the published generation's, which its next search moves to (a long-lived reader's view
+        # may still be an older one).
         current = self._gens(name).current()
         return None if current is None else self._gens(name).path(current) / META_FILE
 
