@@ -111,6 +111,17 @@ _WRITE_ONCE = re.compile(r"(^|/)(matrix\.dat|graph\.bin|links[\w]*\.bin|inverted
 _IMMUTABLE_MARK = "id_tracker.mappings"  # an indexed segment; an appendable one has mutable_id_tracker.*
 
 
+def _shard_folders(src: Path):
+    """(folder, [(file name, linked)]) for every folder of a shard's segments and WAL, empty ones too:
+    linked = hard-linked by copy_shard (see _WRITE_ONCE), else copied."""
+    segments = src / "segments"
+    for root, _, files in [*os.walk(segments), *os.walk(src / "wal")]:
+        here = Path(root)
+        rel = here.relative_to(segments) if here.is_relative_to(segments) else None
+        immutable = rel is not None and rel.parts and (segments / rel.parts[0] / _IMMUTABLE_MARK).is_file()
+        yield here, [(f, bool(immutable and _WRITE_ONCE.search(str(Path(*rel.parts[1:], f))))) for f in files]
+
+
 def copy_shard(src: Path, dst: Path) -> int:
     """The writer's new copy of a flushed shard: small and mutable files copied, the write-once files of
     indexed segments hard-linked (see _WRITE_ONCE). The WAL comes too: it carries the operation counter,
@@ -120,23 +131,21 @@ def copy_shard(src: Path, dst: Path) -> int:
     for name in (EDGE_CONFIG, META_FILE):
         if (src / name).is_file():
             shutil.copy2(src / name, dst / name)
-    segments = src / "segments"
-    for root, dirs, files in [*os.walk(segments), *os.walk(src / "wal")]:
-        here = Path(root)
+    for here, files in _shard_folders(src):
         out = dst / here.relative_to(src)
         out.mkdir(exist_ok=True)
-        rel = here.relative_to(segments) if here.is_relative_to(segments) else None
-        immutable = rel is not None and rel.parts and (segments / rel.parts[0] / _IMMUTABLE_MARK).is_file()
-        for f in files:
-            if immutable and _WRITE_ONCE.search(str(Path(*rel.parts[1:], f))):
+        for f, linked in files:
+            if linked:
                 os.link(here / f, out / f)
             else:
                 copied += copy_sparse(here / f, out / f)
     return copied
 
 
-def _allocated(path: Path) -> int:
-    return sum(p.stat().st_blocks * 512 for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+def copy_room(src: Path) -> int:
+    """Disk space copy_shard needs: the allocated blocks of the files it copies (links take none)."""
+    return sum((here / f).stat().st_blocks * 512 for here, files in _shard_folders(src) for f, linked in files
+               if not linked)
 
 
 @dataclass
@@ -239,7 +248,7 @@ class Generations:
             path = self.folder / gen
             copied = 0
             if base is not None:
-                check_free_space(self.folder, _allocated(self.path(base) / "segments") + WRITE_ROOM,
+                check_free_space(self.folder, copy_room(self.path(base)) + WRITE_ROOM,
                                  f"write a new version of {self.folder.name}")
                 try:
                     copied = copy_shard(self.path(base), path)
