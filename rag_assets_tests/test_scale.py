@@ -313,3 +313,32 @@ def test_a_large_edge_write_is_checkpointed_into_bounded_segments(tmp_path, monk
     current = next(p for p in (tmp_path / "edge" / "qdrant_edge" / "big").iterdir() if p.name.startswith("g0"))
     segments = [p for p in (current / "segments").iterdir() if p.is_dir()]
     assert len(segments) >= 4  # 1,500 points in segments of at most ~400 (one or two without checkpoints)
+
+
+def test_exact_neighbours_stream_the_embeddings_table_and_agree_with_exact_search(tmp_path, small_groups):
+    """The approximate-recall check's ground truth, read 32 rows at a time, is the brute-force top 10 and the
+    store's exact search (by point id); the recall measured against it matches the one against the store."""
+    from rag_assets.store.quality import approximate_recall, exact_neighbours
+
+    n, dim = 400, 24
+    vecs = unit_vectors(n, dim, seed=11)
+    chunk_ids = [f"chunk{i}" for i in range(n)]
+    write_table(tmp_path / "emb.parquet", pd.DataFrame({"chunk_id": chunk_ids}), {}, vecs)
+    emb = Table.open(tmp_path / "emb.parquet")
+    assert len(emb.row_groups()) > 10
+    queries = vecs[::40] + 0.1 * unit_vectors(10, dim, seed=12)
+    truth = exact_neighbours(emb, queries, k=10)
+    brute = [{chunk_ids[j] for j in np.argsort(-(vecs @ (q / np.linalg.norm(q))))[:10]} for q in queries]
+    assert truth == brute
+    assert exact_neighbours(emb, queries, distance="euclid") is None  # those keep the store's exact search
+
+    with open_store(tmp_path / "edge", engine="edge") as store:
+        store.ensure_collection("c", dim, indexing_threshold=1)
+        store.upsert("c", [point_id(c) for c in chunk_ids], vecs, [{"path": c} for c in chunk_ids])
+        store.finalize("c")
+        by_point = [{point_id(c) for c in t} for t in truth]
+        assert by_point == [{h.id for h in store.query("c", q, k=10, exact=True)} for q in queries]
+        ours = approximate_recall(store, "c", queries, None, exact=by_point)[1]
+        theirs = approximate_recall(store, "c", queries, None)[1]
+        assert ours["recall@10_vs_exact"] == theirs["recall@10_vs_exact"] > 0.5
+        assert ours["exact_from"].startswith("the embeddings table") and theirs["exact_from"] == "the store"
