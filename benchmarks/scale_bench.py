@@ -45,7 +45,6 @@ import math
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -471,7 +470,10 @@ def bench_size(label_size: str, fraction: float, copies: int, root: Path, phases
     subprocess.run([sys.executable, "-c", "import dagster as dg; dg.DagsterInstance.get().add_dynamic_partitions("
                     f"'source', [{SOURCE!r}])"], env=_env(work), check=True, capture_output=True)
     print(f"[{label_size}] corpus: {corpus}", flush=True)
-    out: dict = {"size": label_size, "fraction": fraction, "copies": copies, "corpus": corpus, "phases": {}}
+    tree = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=Path(__import__("rag_assets").__file__).parent,
+                          capture_output=True, text=True).stdout.strip()
+    out: dict = {"size": label_size, "fraction": fraction, "copies": copies, "corpus": corpus, "phases": {},
+                 "tree": tree}  # the commit of the code measured (each step imports it afresh)
 
     def phase(name: str, steps: list[str]) -> None:
         rows = []
@@ -493,7 +495,8 @@ def bench_size(label_size: str, fraction: float, copies: int, root: Path, phases
     out["files"], out["chunks"], out["tokens"] = m.get("files_indexed"), m.get("chunks"), m.get("tokens")
     out["disk_mb"] = {p.name: round(sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) / 2**20, 1)
                       for p in (work / "data").iterdir() if p.is_dir()}
-    shutil.rmtree(work, ignore_errors=True)
+    if not os.environ.get("SCALE_BENCH_KEEP"):
+        shutil.rmtree(work, ignore_errors=True)
     return out
 
 
@@ -663,7 +666,7 @@ def render(results: dict) -> str:
             header = "| phase | step | " + " | ".join(f"{s['size']} s / MiB" for s in sizes) + " |"
             lines += ["| size | | " + " | ".join(
                 f"{s['size']}: {s.get('files')} files, {s.get('chunks')} chunks, {s.get('tokens')} tokens"
-                for s in sizes) + " |", "|---|---|" + "---|" * len(sizes), header.replace("| phase | step |", "| phase | step |")]
+                + (f" (code at {s['tree']})" if s.get("tree") else "") for s in sizes) + " |", "|---|---|" + "---|" * len(sizes), header.replace("| phase | step |", "| phase | step |")]
             phases = []
             for s in sizes:
                 for ph, rows in s["phases"].items():
