@@ -705,6 +705,7 @@ def render(results: dict) -> str:
         if d:
             lines += [f"## {label}: a one-file commit through `rag-assets index` (100 % Django, "
                       f"{d.get('cold_summary', '')[:160]})", "",
+                      *([f"Code at {d['tree']}.", ""] if d.get("tree") else []),
                       f"Model load (once per process, not in the figures): {d.get('model_load_seconds')} s. "
                       f"Cold index with precomputed vectors: {d.get('cold_seconds')} s.", ""]
             runs = d["commits"] + [d["noop"]]
