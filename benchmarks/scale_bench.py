@@ -701,6 +701,10 @@ def render(results: dict) -> str:
             peak = [max((r.get("peak_rss_mb", 0) for rows in s["phases"].values() for r in rows), default=0) for s in sizes]
             lines.append("| all | **max peak RSS** | " + " | ".join(f"**{p:.0f} MiB**" for p in peak) + " |")
             lines += [""]
+            if res.get("first_10x_run"):
+                f = res["first_10x_run"]
+                lines += [f"An earlier 10x run (code at {f['tree']}) peaked at {f['max_peak_rss_mb']:.0f} MiB in "
+                          f"{f['where']}.", ""]
         d = res.get("dagster")
         if d:
             lines += [f"## {label}: a one-file commit through `rag-assets index` (100 % Django, "
